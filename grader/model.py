@@ -1,0 +1,189 @@
+"""The result model: checks, verdicts, per-check results and the chapter report.
+
+Frozen dataclasses with ``to_dict()``; nothing here imports torch or rich. Checks decide
+nothing about presentation and reporters decide nothing about pass or fail.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Status(str, Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    NOT_STARTED = "not_started"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    MEMORY = "memory"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+class Kind(str, Enum):
+    MATCH = "match"  # learner output equals the reference (or torch) within tolerance
+    PROPERTY = "property"  # the learner's experiment shows the phenomenon
+    API = "api"  # signature, shapes, dtype, device, no damage to inputs, from scratch
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a judge decides about one check's output."""
+
+    passed: bool
+    message: str = ""
+
+    @staticmethod
+    def ok(message: str = "") -> Verdict:
+        return Verdict(True, message)
+
+    @staticmethod
+    def fail(message: str) -> Verdict:
+        return Verdict(False, message)
+
+
+@dataclass(frozen=True)
+class Check:
+    """One graded check.
+
+    ``probe(module, ctx)`` runs in the learner's child process and returns plain data
+    (tensors, numbers, dicts, lists). ``oracle(module, ctx)`` (default: the probe) runs in
+    the reference process on the solution module, for match checks only. ``judge(got,
+    expected, ctx)`` runs in the parent and returns a `Verdict`.
+    """
+
+    id: str  # "ch01.1.forward_4d": chapter.task.name
+    task: int
+    title: str
+    kind: Kind
+    probe: Callable[..., Any]
+    judge: Callable[..., Verdict]
+    points: float = 1.0
+    hint: str = ""
+    timeout: float = 20.0  # seconds of wall clock in the child
+    oracle: Callable[..., Any] | None = None
+
+    @property
+    def needs_reference(self) -> bool:
+        return self.kind is Kind.MATCH
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A typical learner mistake, written as text substitutions on the reference solution.
+
+    ``caught_by`` names check ids (or prefixes) of which at least one must fail.
+    """
+
+    name: str
+    description: str
+    replacements: tuple[tuple[str, str], ...]
+    caught_by: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Chapter:
+    """Everything the grader knows about one chapter; discovered from ``grader/specs``."""
+
+    id: str  # "ch01"
+    slug: str  # "ch01_batchnorm"
+    title: str
+    tasks: dict[int, str]  # task number -> title
+    checks: tuple[Check, ...]
+    mutants: tuple[Mutant, ...] = ()
+    forbidden: tuple[str, ...] = ()  # dotted torch functions whose calls probes may count
+    run: Callable[..., Any] | None = None  # `dlbn run`: redraw the figures
+    spec_module: str = ""
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.points for c in self.checks)
+
+    def task_points(self, task: int) -> float:
+        return sum(c.points for c in self.checks if c.task == task)
+
+    def select(self, task: int | None) -> tuple[Check, ...]:
+        if task is None:
+            return self.checks
+        return tuple(c for c in self.checks if c.task == task)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    id: str
+    task: int
+    title: str
+    kind: str
+    status: Status
+    score: float
+    max_score: float
+    message: str = ""
+    hint: str = ""
+    seconds: float = 0.0
+    stdout: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return self.status is Status.PASSED
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = self.status.value
+        d["name"] = self.title
+        return d
+
+
+@dataclass(frozen=True)
+class ChapterReport:
+    chapter: str
+    title: str
+    source: str  # path of the graded exercises.py
+    device: str
+    results: tuple[CheckResult, ...]
+    import_error: str = ""
+    seconds: float = 0.0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        return sum(r.score for r in self.results)
+
+    @property
+    def max_score(self) -> float:
+        return sum(r.max_score for r in self.results)
+
+    @property
+    def all_passed(self) -> bool:
+        return bool(self.results) and all(r.passed for r in self.results)
+
+    def counts(self) -> dict[str, int]:
+        out = {s.value: 0 for s in Status}
+        for r in self.results:
+            out[r.status.value] += 1
+        return out
+
+    def summary(self) -> str:
+        c = self.counts()
+        parts = [f"{n} {s.replace('_', ' ')}" for s, n in c.items() if n]
+        return (
+            f"{self.chapter}: {self.score:g}/{self.max_score:g} points "
+            f"({', '.join(parts) or 'no checks'}) in {self.seconds:.1f} s"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "chapter": self.chapter,
+            "title": self.title,
+            "source": self.source,
+            "device": self.device,
+            "score": self.score,
+            "max_score": self.max_score,
+            "import_error": self.import_error,
+            "seconds": round(self.seconds, 3),
+            "tests": [r.to_dict() for r in self.results],
+        }
