@@ -1,0 +1,160 @@
+"""Chapter 1: batch normalization from scratch.
+
+Fill in the three tasks, then grade them:
+
+    dlbn grade ch01            # all tasks
+    dlbn grade ch01 --task 2   # only ch01.2
+
+Shapes: ``x`` is (N, C) or (N, C, *) (e.g. (N, C, L) for signals, (N, C, H, W) for images);
+per-channel vectors (``gamma``, ``beta``, ``running_mean``, ``running_var``) are (C,).
+torch is the oracle: your functions must agree with ``torch.nn.functional.batch_norm`` and
+``nn.BatchNorm1d`` / ``nn.BatchNorm2d``, which you may not call.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+def channel_axes(x: Tensor) -> list[int]:
+    """The axes batch norm reduces over: every axis except the channel axis 1.
+
+    (N, C) -> [0]; (N, C, L) -> [0, 2]; (N, C, H, W) -> [0, 2, 3].
+    """
+    if x.dim() < 2:
+        raise ValueError(f"batch norm needs x of shape (N, C) or (N, C, *), got {tuple(x.shape)}")
+    return [0, *range(2, x.dim())]
+
+
+def per_channel(v: Tensor, x: Tensor) -> Tensor:
+    """Reshape a (C,) vector to (1, C, 1, ..., 1) so that it broadcasts against ``x``."""
+    return v.reshape(1, -1, *([1] * (x.dim() - 2)))
+
+
+# Task ch01.1 - the forward pass, train and eval
+def batch_norm_forward(
+    x: Tensor,
+    gamma: Tensor | None,
+    beta: Tensor | None,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    training: bool,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """Batch normalization, with the meaning of ``torch.nn.functional.batch_norm``.
+
+    Training mode (``training=True``), per channel c over the m = N * (product of *) values:
+
+        mu_c      = mean(x[:, c])
+        sigma2_c  = mean((x[:, c] - mu_c) ** 2)                  # biased: divide by m
+        y[:, c]   = gamma_c * (x[:, c] - mu_c) / sqrt(sigma2_c + eps) + beta_c
+
+    and, if ``running_mean`` / ``running_var`` are given, update them in place with
+    PyTorch's convention (momentum weighs the NEW value; the running variance uses the
+    UNBIASED batch variance, sigma2_c * m / (m - 1)):
+
+        running_mean <- (1 - momentum) * running_mean + momentum * mu_c
+        running_var  <- (1 - momentum) * running_var  + momentum * sigma2_c * m / (m - 1)
+
+    Eval mode (``training=False``) normalizes with ``running_mean`` and ``running_var``
+    instead of the batch statistics, and changes nothing.
+
+    Args:
+        x: (N, C) or (N, C, *).
+        gamma, beta: (C,) scale and shift, or None for 1 and 0.
+        running_mean, running_var: (C,) buffers, or None (training mode only).
+        training: use batch statistics (and update the running ones) if True.
+        momentum: weight of the new batch statistics in the running averages.
+        eps: added to the variance inside the square root.
+
+    Returns:
+        y with the shape, dtype and device of x. Autograd must flow through y to x,
+        gamma and beta; the running statistics are updated without autograd.
+
+    Raises:
+        ValueError: if training with a single value per channel (m == 1), like torch.
+    """
+    # TODO(ch01.1): reduce over channel_axes(x); reshape (C,) vectors with per_channel(v, x).
+    #   biased variance to normalize, unbiased (m / (m - 1)) for running_var, in place.
+    raise NotImplementedError("ch01.1: implement batch_norm_forward")
+
+
+# Task ch01.2 - the backward pass, without autograd
+def batch_norm_backward(
+    grad_out: Tensor, x: Tensor, gamma: Tensor | None, eps: float = 1e-5
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Gradients of training-mode batch norm, derived by hand (no autograd).
+
+    With x_hat = (x - mu) / sqrt(sigma2 + eps), y = gamma * x_hat + beta, g = dL/dy and the
+    sums over the m values of each channel:
+
+        dL/dbeta  = sum(g)
+        dL/dgamma = sum(g * x_hat)
+        dL/dx     = gamma / (m * sqrt(sigma2 + eps))
+                    * (m * g - sum(g) - x_hat * sum(g * x_hat))
+
+    The last two terms exist because mu and sigma2 depend on x: forgetting them (treating
+    the batch statistics as constants) is the classic mistake.
+
+    Args:
+        grad_out: (N, C) or (N, C, *), the upstream gradient dL/dy.
+        x: the forward input, same shape.
+        gamma: (C,) or None (then gamma = 1).
+        eps: as in the forward pass.
+
+    Returns:
+        (grad_x like x, grad_gamma (C,), grad_beta (C,)).
+    """
+    # TODO(ch01.2): recompute mu, sigma2 and x_hat from x; sums run over channel_axes(x).
+    raise NotImplementedError("ch01.2: implement batch_norm_backward")
+
+
+# Task ch01.3 - a drop-in nn.BatchNorm1d / nn.BatchNorm2d
+class BatchNorm(nn.Module):
+    """Batch norm as a module, interchangeable with ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``.
+
+    Same constructor, same names: parameters ``weight`` (C,) and ``bias`` (C,) when
+    ``affine``; buffers ``running_mean`` (C,), ``running_var`` (C,) and
+    ``num_batches_tracked`` (a long scalar) when ``track_running_stats``; so
+    ``state_dict()`` matches torch's key for key and ``load_state_dict`` works both ways.
+
+    Behaviour (PyTorch's): ``self.training`` (set by ``.train()`` / ``.eval()``, never by
+    grad mode) chooses batch or running statistics; in training each forward increments
+    ``num_batches_tracked`` and updates the running statistics with ``momentum``, or with
+    the cumulative average 1 / num_batches_tracked when ``momentum`` is None; without
+    tracked statistics, batch statistics are used in both modes.
+
+    Input: (N, C) or (N, C, *) with C = num_features. Output: the same shape.
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features = num_features
+        self.eps = eps
+        self.momentum = momentum
+        self.affine = affine
+        self.track_running_stats = track_running_stats
+        # TODO(ch01.3): nn.Parameter for weight/bias; self.register_buffer for the running statistics
+        #   (and None for each when affine / track_running_stats is False).
+        raise NotImplementedError("ch01.3: implement BatchNorm.__init__")
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, C) or (N, C, *) -> the same shape; see the class docstring."""
+        # TODO(ch01.3): batch statistics when self.training or when no running stats are tracked;
+        #   increment num_batches_tracked before using 1 / num_batches_tracked.
+        raise NotImplementedError("ch01.3: implement BatchNorm.forward")
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+        )

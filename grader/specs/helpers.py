@@ -1,0 +1,90 @@
+"""Small builders that keep chapter specs short and uniform."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from grader.compare import judge_match
+from grader.model import Check, Kind, Verdict
+
+
+def match(
+    id: str,
+    title: str,
+    probe: Callable[..., Any],
+    *,
+    oracle: Callable[..., Any] | None = None,
+    hint: str,
+    points: float = 1.0,
+    timeout: float = 20.0,
+    judge: Callable[..., Verdict] = judge_match,
+) -> Check:
+    """A check whose learner output must equal the oracle's (default: the reference's)."""
+    return Check(
+        id=id,
+        task=int(id.split(".")[1]),
+        title=title,
+        kind=Kind.MATCH,
+        probe=probe,
+        judge=judge,
+        points=points,
+        hint=hint,
+        timeout=timeout,
+        oracle=oracle,
+    )
+
+
+def api(
+    id: str,
+    title: str,
+    probe: Callable[..., Any],
+    judge: Callable[..., Verdict],
+    *,
+    hint: str,
+    points: float = 1.0,
+    timeout: float = 20.0,
+) -> Check:
+    return Check(
+        id=id,
+        task=int(id.split(".")[1]),
+        title=title,
+        kind=Kind.API,
+        probe=probe,
+        judge=judge,
+        points=points,
+        hint=hint,
+        timeout=timeout,
+    )
+
+
+def prop(
+    id: str,
+    title: str,
+    probe: Callable[..., Any],
+    judge: Callable[..., Verdict],
+    *,
+    hint: str,
+    points: float = 1.0,
+    timeout: float = 60.0,
+) -> Check:
+    """A property check: the learner's own measurement must show the phenomenon."""
+    return Check(
+        id=id,
+        task=int(id.split(".")[1]),
+        title=title,
+        kind=Kind.PROPERTY,
+        probe=probe,
+        judge=judge,
+        points=points,
+        hint=hint,
+        timeout=timeout,
+    )
+
+
+def all_true(got: dict[str, Any], messages: dict[str, str]) -> Verdict:
+    """Pass when every key of ``messages`` is truthy in ``got``; else the first message."""
+    for key, message in messages.items():
+        if not got.get(key):
+            return Verdict.fail(message)
+    return Verdict.ok()
