@@ -65,7 +65,15 @@ def reference_outputs(
         scale=scale,
         threads=_threads(2),
         memory_limit=0,
+        env=child_env(root),
     )
+
+
+def child_env(root: Path) -> dict[str, str]:
+    """Children run in a temp dir: tell them where the course's data lives."""
+    from dlbn.paths import data_dir
+
+    return {"DLBN_DATA": str(data_dir(root))}
 
 
 def _load(data: bytes | None) -> Any:
@@ -130,13 +138,18 @@ def grade(
     device: str = "auto",
     seed: int = 0,
     task: int | None = None,
+    only: tuple[str, ...] = (),
     scale: str = "small",
     reference: RunOutcome | None = None,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     on_start: Callable[[Check], None] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> ChapterReport:
-    """Grade one chapter's exercises.py (the learner's, the solution, or ``source``)."""
+    """Grade one chapter's exercises.py (the learner's, the solution, or ``source``).
+
+    ``only`` keeps the checks whose id starts with one of its prefixes (verify uses it to
+    grade a mutant on the checks that should catch it).
+    """
     started = time.perf_counter()
     chapter = resolve_chapter(chapter) if isinstance(chapter, str) else chapter
     root_path = course_root(root)
@@ -149,6 +162,8 @@ def grade(
         )
     device = resolve_device(device)
     checks = chapter.select(task)
+    if only:
+        checks = tuple(c for c in checks if c.id.startswith(only))
     by_id = {c.id: c for c in checks}
     ctx = ProbeContext(device=device, seed=seed, scale=scale)
 
@@ -172,6 +187,7 @@ def grade(
         scale=scale,
         threads=_threads(2 if thread else 1),
         memory_limit=memory_limit,
+        env=child_env(root_path),
         on_start=(lambda cid: on_start(by_id[cid])) if on_start else None,
     )
     if thread is not None:

@@ -8,7 +8,9 @@ checks it names.
 
 from __future__ import annotations
 
+import os
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,23 +99,26 @@ def verify_chapter(
     bad = [f"{r.id}: {r.status.value}" for r in report.results if r.status is not Status.NOT_STARTED]
     out.findings.append(Finding("starter", not bad, "; ".join(bad)))
 
+    def try_mutant(mutant: Mutant, tmp: str) -> Finding:
+        try:
+            mutated = apply_mutant(text, mutant)
+        except MutantError as exc:
+            return Finding(f"mutant:{mutant.name}", False, str(exc))
+        path = Path(tmp) / mutant.name / "exercises.py"
+        path.parent.mkdir()
+        path.write_text(mutated)
+        report = grade(chapter=chapter, root=root, device=device, seed=seed,
+                       reference=reference, source=path, only=mutant.caught_by)
+        ids = caught(report, mutant)
+        detail = f"caught by {', '.join(ids)}" if ids else (
+            f"NOT caught ({mutant.description}); expected a failure in "
+            f"{', '.join(mutant.caught_by) or 'any check'}"
+        )
+        return Finding(f"mutant:{mutant.name}", bool(ids), detail)
+
+    step(f"{len(chapter.mutants)} mutants")
+    workers = max(1, min(2, os.cpu_count() or 1))  # each grade is one child process
     with tempfile.TemporaryDirectory(prefix="dlbn-mutant-") as tmp:
-        for mutant in chapter.mutants:
-            step(f"mutant {mutant.name}")
-            try:
-                mutated = apply_mutant(text, mutant)
-            except MutantError as exc:
-                out.findings.append(Finding(f"mutant:{mutant.name}", False, str(exc)))
-                continue
-            path = Path(tmp) / mutant.name / "exercises.py"
-            path.parent.mkdir()
-            path.write_text(mutated)
-            report = grade(chapter=chapter, root=root, device=device, seed=seed,
-                           reference=reference, source=path)
-            ids = caught(report, mutant)
-            detail = f"caught by {', '.join(ids)}" if ids else (
-                f"NOT caught ({mutant.description}); expected a failure in "
-                f"{', '.join(mutant.caught_by) or 'any check'}"
-            )
-            out.findings.append(Finding(f"mutant:{mutant.name}", bool(ids), detail))
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            out.findings.extend(pool.map(lambda m: try_mutant(m, tmp), chapter.mutants))
     return out

@@ -1,0 +1,280 @@
+"""The `dlbn` command: parses arguments and calls the grader's API; nothing else.
+
+`dlbn --help`, `dlbn list` and usage errors answer without importing torch.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from grader import __version__
+from grader.course import UsageError, all_chapters, course_root, exercises_path, resolve_chapter
+from grader.model import Chapter
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ChapterType(click.ParamType):
+    """A chapter id (`ch01`, `ch1`, `1`, `ch01_batchnorm`), or `all` where allowed."""
+
+    name = "chapter"
+
+    def __init__(self, allow_all: bool = True) -> None:
+        self.allow_all = allow_all
+
+    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
+        if isinstance(value, tuple):
+            return value
+        if self.allow_all and value.strip().lower() == "all":
+            return all_chapters()
+        try:
+            return (resolve_chapter(value),)
+        except UsageError as exc:
+            self.fail(exc.message, param, ctx)
+
+    def get_metavar(self, param, ctx=None) -> str:  # noqa: ANN001
+        ids = "|".join(c.id for c in all_chapters())
+        return f"[{ids}{'|all' if self.allow_all else ''}]"
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="dlbn")
+def main() -> None:
+    """dlbn: a textbook companion on batch normalization.
+
+    Read a chapter (chapters/chNN_*/README.md), fill in the TODOs of its exercises.py,
+    then grade your work:
+
+    \b
+        dlbn list                 chapters, points and your last results
+        dlbn grade ch01           grade chapter 1 (exit 0 only if all checks pass)
+        dlbn grade ch01 --task 2  grade one task
+        dlbn run ch01             redraw the chapter's figures with your code
+    """
+
+
+@main.command("list")
+@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd).")
+def list_chapters(root: str | None) -> None:
+    """List the chapters: title, tasks, points, and your last grade.
+
+    Example: dlbn list
+    """
+    from rich.table import Table
+
+    from grader.history import load_last
+    from dlbn.paths import find_course_root
+
+    where = Path(root) if root else find_course_root()
+    table = Table(title="dlbn chapters", title_justify="left")
+    for column in ("chapter", "title", "tasks", "points", "your last result"):
+        table.add_column(column, justify="right" if column in ("tasks", "points") else "left")
+    for chapter in all_chapters():
+        last = load_last(where, chapter.id) if where else None
+        shown = "not graded yet"
+        if last:
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last["when"]))
+            shown = f"{last['score']:g}/{last['max_score']:g} ({when})"
+        table.add_row(chapter.id, chapter.title, str(len(chapter.tasks)), f"{chapter.max_score:g}", shown)
+    console().print(table)
+    if where is None:
+        console().print("[dim]No course root here: cd into the course to see your results.[/]")
+
+
+def _grade_one(chapter: Chapter, *, out, verbose: bool, **kw) -> object:
+    from grader.engine import grade
+    from dlbn.progress import interactive
+
+    if not interactive():
+        return grade(chapter=chapter, **kw)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    checks = chapter.select(kw.get("task"))
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console(stderr=True), transient=True) as progress:
+        bar = progress.add_task(f"{chapter.id}: starting Python and torch", total=len(checks))
+        seen: list[str] = []
+
+        def on_start(check) -> None:  # noqa: ANN001
+            if seen:
+                progress.advance(bar)
+            seen.append(check.id)
+            progress.update(bar, description=f"{chapter.id}: {check.id}")
+
+        return grade(chapter=chapter, on_start=on_start, **kw)
+
+
+@main.command("grade")
+@click.argument("chapters", type=ChapterType())
+@click.option("--task", type=int, help="Grade only this task number (e.g. 2 for ch01.2).")
+@click.option("--solution", is_flag=True, help="Grade the reference in solutions/ (instructors).")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
+              help="Where your code runs; auto picks cuda, then mps, then cpu.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the probe inputs.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write our JSON report.")
+@click.option("--gradescope", type=click.Path(dir_okay=False), help="Also write Gradescope's results.json.")
+@click.option("--junit", type=click.Path(dir_okay=False), help="Also write a JUnit XML report.")
+@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd).")
+@click.option("-v", "--verbose", is_flag=True, help="Show messages of passed checks and what your code printed.")
+def grade_cmd(chapters, task, solution, device, seed, json_path, gradescope, junit, root, verbose) -> None:  # noqa: ANN001
+    """Grade a chapter's exercises.py: run your code, compare with the reference and the paper.
+
+    CHAPTER is ch01, ch1, 1, the folder name (ch01_batchnorm) or `all`. Your code runs in a
+    separate process with time and memory limits; your files are never modified.
+    Exit code: 0 every check passed, 1 some did not, 2 usage or environment error.
+
+    \b
+    Examples:
+        dlbn grade ch01
+        dlbn grade 1 --task 2 -v
+        dlbn grade all --json report.json --gradescope results.json
+    """
+    from grader import reporters
+    from grader.history import save_last
+
+    root_path = course_root(root)
+    if task is not None and len(chapters) > 1:
+        raise UsageError("--task needs a single chapter, not 'all'")
+    out = console()
+    reports = []
+    for chapter in chapters:
+        report = _grade_one(
+            chapter, out=out, verbose=verbose, root=root_path, solution=solution, device=device,
+            seed=seed, task=task,
+        )
+        reports.append(report)
+        reporters.render(report, out, verbose=verbose, tasks=chapter.tasks)
+        if not solution and task is None:
+            save_last(root_path, report)
+    for path, write in ((json_path, reporters.write_json), (gradescope, reporters.write_gradescope),
+                        (junit, reporters.write_junit)):
+        if path:
+            write(reports, path)
+    if len(reports) > 1:
+        total = sum(r.score for r in reports)
+        out.print(f"[bold]all chapters: {total:g}/{sum(r.max_score for r in reports):g} points[/]")
+    sys.exit(EXIT_OK if all(r.all_passed for r in reports) else EXIT_FAILED)
+
+
+@main.command("verify")
+@click.argument("chapters", type=ChapterType(), default="all")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True)
+@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd).")
+def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
+    """Instructors: prove the checks are honest.
+
+    For each chapter: the reference passes every check, the untouched starter reports
+    not_started everywhere, starters are in sync with solutions, and every shipped mutant
+    (a typical mistake) is caught. Exit 0 only if all of that holds.
+
+    \b
+    Examples:
+        dlbn verify
+        dlbn verify ch01
+    """
+    from rich.table import Table
+
+    from grader.verify import verify_chapter
+    from dlbn.progress import interactive
+
+    root_path = course_root(root)
+    out = console()
+    all_ok = True
+    for chapter in chapters:
+        status = None
+        if interactive():
+            status = console(stderr=True).status(f"{chapter.id}: starting")
+            status.start()
+        try:
+            result = verify_chapter(
+                chapter, root_path, device=device,
+                on_step=(lambda s, c=chapter: status.update(f"{c.id}: {s}")) if status else None,
+            )
+        finally:
+            if status:
+                status.stop()
+        table = Table(title=f"verify {chapter.id}: {chapter.title}", title_justify="left", expand=True)
+        table.add_column("what")
+        table.add_column("ok", no_wrap=True)
+        table.add_column("detail", ratio=1)
+        for finding in result.findings:
+            table.add_row(finding.what, "[green]yes[/]" if finding.ok else "[red]NO[/]", finding.detail)
+        out.print(table)
+        all_ok &= result.ok
+    out.print("[bold green]verified[/]" if all_ok else "[bold red]verification failed[/]")
+    sys.exit(EXIT_OK if all_ok else EXIT_FAILED)
+
+
+@main.command("run")
+@click.argument("chapter", type=ChapterType(allow_all=False))
+@click.option("--solution", is_flag=True, help="Use the reference in solutions/ instead of your code.")
+@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--scale", type=click.Choice(("small", "paper")), default="small", show_default=True,
+              help="small: MNIST-1D on a CPU in minutes; paper: the papers' settings (GPU, CIFAR-10).")
+@click.option("--out", type=click.Path(file_okay=False), help="Where figures go (default: runs/CHAPTER).")
+@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd).")
+def run_cmd(chapter, solution, device, seed, scale, out, root) -> None:  # noqa: ANN001
+    """Run a chapter's experiments and redraw its figures (with a progress bar).
+
+    Uses your exercises.py (finish the tasks first) or, with --solution, the reference.
+
+    \b
+    Examples:
+        dlbn run ch01
+        dlbn run ch05 --solution --out figures/
+    """
+    from grader.experiments import run_chapter
+
+    (chapter,) = chapter
+    root_path = course_root(root)
+    source = exercises_path(root_path, chapter, solution)
+    out_dir = Path(out) if out else root_path / "runs" / chapter.id
+    code = run_chapter(chapter, source, out_dir, device=device, seed=seed, scale=scale, out=console())
+    sys.exit(code)
+
+
+@main.command("doctor")
+@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd).")
+def doctor_cmd(root) -> None:  # noqa: ANN001
+    """Check this machine: Python, torch, torchvision, devices, data cache, course root.
+
+    Example: dlbn doctor
+    """
+    from grader.doctor import diagnose
+
+    rows, ok = diagnose(root)
+    from rich.table import Table
+
+    table = Table(title="dlbn doctor", title_justify="left")
+    table.add_column("what")
+    table.add_column("found", ratio=1)
+    for what, found in rows:
+        table.add_row(what, found)
+    console().print(table)
+    sys.exit(EXIT_OK if ok else EXIT_USAGE)
+
+
+def _add_data_commands() -> None:
+    try:
+        from grader.cli_data import data
+    except ImportError:  # the data commands are optional while the package is assembled
+        return
+    main.add_command(data)
+
+
+_add_data_commands()
+
+if __name__ == "__main__":
+    main()
