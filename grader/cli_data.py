@@ -111,7 +111,7 @@ def list_cmd(root: Path | None) -> None:
 def fetch_cmd(name: str, root: Path | None) -> None:
     """Put data set NAME on disk and check its checksums.
 
-    MNIST-1D is generated offline (~2 s). CIFAR-10 (170 MB) and Fashion-MNIST (30 MB) are
+    MNIST-1D is generated offline (~2 s). CIFAR-10 (170 MB) and Fashion-MNIST (31 MB) are
     downloaded by torchvision, unless already there, then checked against
     datasets/checksums.json.
 

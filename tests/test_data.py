@@ -347,6 +347,19 @@ def test_checksums_cover_every_data_set_and_mirror_torchvision() -> None:
         assert fashion[f"fashion_mnist/FashionMNIST/raw/{filename}"]["md5"] == md5
 
 
+def test_hash_mismatch_messages(tmp_path: Path) -> None:
+    from dlbn.image_data import _hash_problem
+
+    path = tmp_path / "archive.gz"
+    path.write_bytes(b"some bytes")
+    md5 = hashlib.md5(b"some bytes").hexdigest()
+    assert _hash_problem(path, {"bytes": 10, "sha256": _sha256(path)}) is None
+    assert "10 bytes, expected 11" in _hash_problem(path, {"bytes": 11})
+    wrong_sha = {"sha256": "0" * 64, "md5": md5}  # passes torchvision's md5, not our sha256
+    assert "md5 matches torchvision's" in _hash_problem(path, wrong_sha)
+    assert "md5 matches" not in _hash_problem(path, {"sha256": "0" * 64, "md5": "0" * 32})
+
+
 def test_verify_reports_every_data_set(data_root: Path) -> None:
     statuses = data.verify()
     assert [s.name for s in statuses] == list(data.DATASETS)
