@@ -164,7 +164,7 @@ def run_checks(
         child = _Child({**job, "checks": pending})
         try:
             try:
-                frame = child.read(STARTUP_SECONDS * scale_t)
+                frame = child.read(STARTUP_SECONDS * max(1.0, scale_t))
             except EOFError:
                 frame = {"type": "died"}
             if frame is None or frame["type"] in ("import_error", "died"):
@@ -181,7 +181,7 @@ def run_checks(
             while pending:
                 check_id = pending[0]
                 try:
-                    frame = child.read(30.0 * scale_t)  # the "start" frame comes at once
+                    frame = child.read(30.0 * max(1.0, scale_t))  # "start" comes at once
                     if frame is None or frame.get("type") != "start":
                         raise EOFError
                     if on_start:
