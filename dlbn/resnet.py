@@ -78,7 +78,9 @@ class PreActResNet(nn.Module):
         if num_blocks < 0 or width < 1:
             raise ValueError(f"need num_blocks >= 0 and width >= 1, got {num_blocks}, {width}")
         conv = nn.Conv1d if dims == 1 else nn.Conv2d
-        self.stem = conv(in_channels, width, kernel_size, padding=kernel_size // 2, bias=norm == "none")
+        self.stem = conv(
+            in_channels, width, kernel_size, padding=kernel_size // 2, bias=norm == "none"
+        )
         self.blocks = nn.Sequential(
             OrderedDict(
                 (str(i), PreActBlock(width, norm, activation, kernel_size, dims))
@@ -98,7 +100,9 @@ class PreActResNet(nn.Module):
         return self.head(self.features(x))  # (N, num_classes)
 
 
-def preact_resnet(num_blocks: int, width: int = 16, norm: str = "none", **kw: object) -> PreActResNet:
+def preact_resnet(
+    num_blocks: int, width: int = 16, norm: str = "none", **kw: object
+) -> PreActResNet:
     """A freshly initialized `PreActResNet` (Kaiming-normal fan-in convs; seed torch yourself).
 
     ``norm`` is any of ``dlbn.norms.NORM_KINDS`` ("none", "batch", "frozen_batch", ...).

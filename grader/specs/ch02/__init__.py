@@ -46,8 +46,10 @@ MUTANTS = (
     Mutant(
         "records_inputs",
         "record_stats hooks record the layer's input instead of its output",
-        (("mean, std = channel_stats(output)\n            records[index] = (mean, std, collapse_share(output))",
-          "mean, std = channel_stats(inputs[0])\n            records[index] = (mean, std, collapse_share(inputs[0]))"),),
+        (
+            ("mean, std = channel_stats(output)", "mean, std = channel_stats(inputs[0])"),
+            ("(mean, std, collapse_share(output))", "(mean, std, collapse_share(inputs[0]))"),
+        ),
         ("ch02.2.record",),
     ),
     Mutant(

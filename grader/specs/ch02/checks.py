@@ -129,7 +129,8 @@ def learner_record(mod: Any) -> Any:
             from grader.probing import ProbeFailure
 
             raise ProbeFailure(f"record_stats returned {type(out).__name__}, expected a dict")
-        return {k: expect_tensor(out.get(k), f"record_stats[{k!r}]") for k in ("mean", "std", "collapse")}
+        keys = ("mean", "std", "collapse")
+        return {k: expect_tensor(out.get(k), f"record_stats[{k!r}]") for k in keys}
 
     return call
 
@@ -202,7 +203,8 @@ HOOKS = [
           "no_grad, and stack in the order of `layers`."),
     api("ch02.2.clean", "hooks removed (even on error), mode restored, input untouched",
         probe_clean, judge_clean,
-        hint="Keep the handles; remove them and call model.train(was_training) in a finally block."),
+        hint="Keep the handles; remove them and call model.train(was_training) in a finally "
+        "block."),
     prop("ch02.2.fig5", "Bjorck Fig 5: the stream grows with depth without BN, not with BN",
          probe_stream, judge_stream, timeout=60.0,
          hint="stream_stats uses record_stats on the blocks; check that it records outputs in "
@@ -232,7 +234,7 @@ def judge_he(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
         if not r["in_place"]:
             return Verdict.fail(f"{name}: he_normal_ should fill `weight` in place and return it")
         if not r["leaf"]:
-            return Verdict.fail(f"{name}: the weight gained autograd history: fill it under no_grad")
+            return Verdict.fail(f"{name}: the weight gained autograd history: use torch.no_grad")
         if not 0.97 < r["ratio"] < 1.03 or abs(r["mean"]) > 0.03:
             return Verdict.fail(
                 f"{name} weight: std is {r['ratio']:.3f} x sqrt(2 / fan_in), expected 1.00 "

@@ -80,7 +80,8 @@ def oracle_bias(mod: Any, ctx: ProbeContext) -> list[Any]:
         pred = logits.argmax(dim=1)
         top = max(int((pred == k).sum()) for k in range(10)) / len(pred)
         mass = torch.where(grad > 0, grad, torch.zeros_like(grad)).sum(dim=0)
-        out.append({"top_class_share": top, "dominant_column_share": float(mass.max() / mass.sum())})
+        share = float(mass.max() / mass.sum())
+        out.append({"top_class_share": top, "dominant_column_share": share})
     return out
 
 
