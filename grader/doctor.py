@@ -42,8 +42,8 @@ def diagnose(root: str | None) -> tuple[list[tuple[str, str]], bool]:
     try:
         from dlbn.data import verify
 
-        for name, info in verify(root=course).items():
-            rows.append((f"data: {name}", f"{info['status']} ({info['path']})"))
+        for status in verify(root=course):
+            rows.append((f"data: {status.name}", f"{status.status} ({status.path})"))
     except (ImportError, AttributeError, TypeError) as exc:
         rows.append(("data", f"[yellow]cannot check: {exc}[/]"))
     from grader.course import all_chapters

@@ -104,9 +104,13 @@ def probe_contract(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
         "device": y.device.type == x.device.type,
         "unchanged": all(torch.equal(a, b) for a, b in zip((x, gamma, beta), copies, strict=True)),
     }
-    for t in (x, gamma, beta):
-        t.requires_grad_()
-    y = forward(x, gamma, beta, None, None, True)
+    x, gamma, beta = (t.detach().clone().requires_grad_() for t in copies)
+    try:
+        y = forward(x, gamma, beta, None, None, True)
+    except RuntimeError as exc:  # e.g. an in-place op on a leaf that requires grad
+        out["autograd"] = False
+        out["autograd_error"] = str(exc).splitlines()[0]
+        return out
     out["autograd"] = y.requires_grad
     if y.requires_grad:
         (y * ctx.randn(*y.shape, dtype=y.dtype, offset=5)).sum().backward()
@@ -123,7 +127,7 @@ def judge_contract(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
             "device": "the output is on another device than the input",
             "unchanged": "x, gamma or beta was modified in place: compute new tensors instead",
             "autograd": "the output does not require grad: do not detach or use torch.no_grad "
-            "for the normalization itself",
+            "for the normalization itself" + (f" ({got['autograd_error']})" if "autograd_error" in got else ""),
             "grads": "backward did not reach x, gamma and beta",
         },
     )
@@ -203,6 +207,9 @@ FORWARD = [
 # ---------------------------------------------------------------- ch01.2 backward
 
 
+GRAD_NAMES = ("grad_x", "grad_gamma", "grad_beta")
+
+
 def backward_case(shape: tuple[int, ...], dtype: str = "float64", affine: bool = True, offset: int = 0):
     def inputs(ctx: ProbeContext) -> tuple[Any, Any, Any]:
         dt = getattr(torch, dtype)
@@ -211,9 +218,10 @@ def backward_case(shape: tuple[int, ...], dtype: str = "float64", affine: bool =
         grad_out = ctx.randn(*shape, dtype=dt, offset=offset + 2)  # random: ones prove nothing
         return x, gamma, grad_out
 
-    def probe(mod: Any, ctx: ProbeContext) -> list[Any]:
+    def probe(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
         x, gamma, grad_out = inputs(ctx)
-        return list(expect_tuple(mod.batch_norm_backward(grad_out, x, gamma), 3, "batch_norm_backward"))
+        grads = expect_tuple(mod.batch_norm_backward(grad_out, x, gamma), 3, "batch_norm_backward")
+        return dict(zip(GRAD_NAMES, grads, strict=True))
 
     def oracle(mod: Any, ctx: ProbeContext) -> list[Any]:
         x, gamma, grad_out = inputs(ctx)
@@ -222,7 +230,7 @@ def backward_case(shape: tuple[int, ...], dtype: str = "float64", affine: bool =
         g = (gamma if gamma is not None else torch.ones(C, dtype=x.dtype)).clone().requires_grad_()
         beta = torch.zeros(C, dtype=x.dtype, requires_grad=True)
         y = F.batch_norm(x, None, None, g, beta, True, 0.1, 1e-5)
-        return list(torch.autograd.grad(y, (x, g, beta), grad_out))
+        return dict(zip(GRAD_NAMES, torch.autograd.grad(y, (x, g, beta), grad_out), strict=True))
 
     return probe, oracle
 
