@@ -28,6 +28,13 @@ def import_exercises(path: Path) -> Any:
     return module
 
 
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
 def run_chapter(
     chapter: Chapter, source: Path, out_dir: Path, *, device: str, seed: int, scale: str, out: Any
 ) -> int:
@@ -61,11 +68,11 @@ def run_chapter(
     seconds = time.perf_counter() - started
     record = {
         "chapter": chapter.id,
-        "source": str(source),
+        "source": _relative(source),
         "config": {"device": device, "seed": seed, "scale": scale},
         "seconds": round(seconds, 1),
         "numbers": result.get("numbers", {}),
-        "figures": [str(p) for p in result.get("figures", [])],
+        "figures": [_relative(Path(p)) for p in result.get("figures", [])],
     }
     (out_dir / "results.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     from rich.table import Table
