@@ -175,7 +175,6 @@ def run_probe(
     return result
 
 
-
 def main(job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
     pipe = os.fdopen(job["fd"], "wb", buffering=0)

@@ -65,7 +65,9 @@ def main() -> None:
 
 
 @main.command("list")
-@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd).")
+@click.option(
+    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
+)
 def list_chapters(root: str | None) -> None:
     """List the chapters: title, tasks, points, and your last grade.
 
@@ -73,8 +75,8 @@ def list_chapters(root: str | None) -> None:
     """
     from rich.table import Table
 
-    from grader.history import load_last
     from dlbn.paths import find_course_root
+    from grader.history import load_last
 
     where = Path(root) if root else find_course_root()
     table = Table(title="dlbn chapters", title_justify="left")
@@ -86,22 +88,29 @@ def list_chapters(root: str | None) -> None:
         if last:
             when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last["when"]))
             shown = f"{last['score']:g}/{last['max_score']:g} ({when})"
-        table.add_row(chapter.id, chapter.title, str(len(chapter.tasks)), f"{chapter.max_score:g}", shown)
+        table.add_row(
+            chapter.id, chapter.title, str(len(chapter.tasks)), f"{chapter.max_score:g}", shown
+        )
     console().print(table)
     if where is None:
         console().print("[dim]No course root here: cd into the course to see your results.[/]")
 
 
 def _grade_one(chapter: Chapter, *, out, verbose: bool, **kw) -> object:
-    from grader.engine import grade
     from dlbn.progress import interactive
+    from grader.engine import grade
 
     if not interactive():
         return grade(chapter=chapter, **kw)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     checks = chapter.select(kw.get("task"))
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=console(stderr=True), transient=True) as progress:
         bar = progress.add_task(f"{chapter.id}: starting Python and torch", total=len(checks))
         seen: list[str] = []
@@ -119,15 +128,33 @@ def _grade_one(chapter: Chapter, *, out, verbose: bool, **kw) -> object:
 @click.argument("chapters", type=ChapterType())
 @click.option("--task", type=int, help="Grade only this task number (e.g. 2 for ch01.2).")
 @click.option("--solution", is_flag=True, help="Grade the reference in solutions/ (instructors).")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True,
-              help="Where your code runs; auto picks cuda, then mps, then cpu.")
+@click.option(
+    "--device",
+    type=click.Choice(DEVICE_CHOICES),
+    default="auto",
+    show_default=True,
+    help="Where your code runs; auto picks cuda, then mps, then cpu.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the probe inputs.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Also write our JSON report.")
-@click.option("--gradescope", type=click.Path(dir_okay=False), help="Also write Gradescope's results.json.")
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), help="Also write our JSON report."
+)
+@click.option(
+    "--gradescope", type=click.Path(dir_okay=False), help="Also write Gradescope's results.json."
+)
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write a JUnit XML report.")
-@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd).")
-@click.option("-v", "--verbose", is_flag=True, help="Show messages of passed checks and what your code printed.")
-def grade_cmd(chapters, task, solution, device, seed, json_path, gradescope, junit, root, verbose) -> None:  # noqa: ANN001
+@click.option(
+    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    help="Show messages of passed checks and what your code printed.",
+)
+def grade_cmd(
+    chapters, task, solution, device, seed, json_path, gradescope, junit, root, verbose
+) -> None:  # noqa: ANN001
     """Grade a chapter's exercises.py: run your code, compare with the reference and the paper.
 
     CHAPTER is ch01, ch1, 1, the folder name (ch01_batchnorm) or `all`. Your code runs in a
@@ -150,15 +177,24 @@ def grade_cmd(chapters, task, solution, device, seed, json_path, gradescope, jun
     reports = []
     for chapter in chapters:
         report = _grade_one(
-            chapter, out=out, verbose=verbose, root=root_path, solution=solution, device=device,
-            seed=seed, task=task,
+            chapter,
+            out=out,
+            verbose=verbose,
+            root=root_path,
+            solution=solution,
+            device=device,
+            seed=seed,
+            task=task,
         )
         reports.append(report)
         reporters.render(report, out, verbose=verbose, tasks=chapter.tasks)
         if not solution and task is None:
             save_last(root_path, report)
-    for path, write in ((json_path, reporters.write_json), (gradescope, reporters.write_gradescope),
-                        (junit, reporters.write_junit)):
+    for path, write in (
+        (json_path, reporters.write_json),
+        (gradescope, reporters.write_gradescope),
+        (junit, reporters.write_junit),
+    ):
         if path:
             write(reports, path)
     if len(reports) > 1:
@@ -170,7 +206,9 @@ def grade_cmd(chapters, task, solution, device, seed, json_path, gradescope, jun
 @main.command("verify")
 @click.argument("chapters", type=ChapterType(), default="all")
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True)
-@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd).")
+@click.option(
+    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
+)
 def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
     """Instructors: prove the checks are honest.
 
@@ -185,8 +223,8 @@ def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
     """
     from rich.table import Table
 
-    from grader.verify import verify_chapter
     from dlbn.progress import interactive
+    from grader.verify import verify_chapter
 
     root_path = course_root(root)
     out = console()
@@ -198,18 +236,26 @@ def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
             status.start()
         try:
             result = verify_chapter(
-                chapter, root_path, device=device,
-                on_step=(lambda s, c=chapter: status.update(f"{c.id}: {s}")) if status else None,
+                chapter,
+                root_path,
+                device=device,
+                on_step=(lambda s, c=chapter, st=status: st.update(f"{c.id}: {s}"))
+                if status
+                else None,
             )
         finally:
             if status:
                 status.stop()
-        table = Table(title=f"verify {chapter.id}: {chapter.title}", title_justify="left", expand=True)
+        table = Table(
+            title=f"verify {chapter.id}: {chapter.title}", title_justify="left", expand=True
+        )
         table.add_column("what")
         table.add_column("ok", no_wrap=True)
         table.add_column("detail", ratio=1)
         for finding in result.findings:
-            table.add_row(finding.what, "[green]yes[/]" if finding.ok else "[red]NO[/]", finding.detail)
+            table.add_row(
+                finding.what, "[green]yes[/]" if finding.ok else "[red]NO[/]", finding.detail
+            )
         out.print(table)
         all_ok &= result.ok
     out.print("[bold green]verified[/]" if all_ok else "[bold red]verification failed[/]")
@@ -218,13 +264,24 @@ def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
 
 @main.command("run")
 @click.argument("chapter", type=ChapterType(allow_all=False))
-@click.option("--solution", is_flag=True, help="Use the reference in solutions/ instead of your code.")
+@click.option(
+    "--solution", is_flag=True, help="Use the reference in solutions/ instead of your code."
+)
 @click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--scale", type=click.Choice(("small", "paper")), default="small", show_default=True,
-              help="small: MNIST-1D on a CPU in minutes; paper: the papers' settings (GPU, CIFAR-10).")
-@click.option("--out", type=click.Path(file_okay=False), help="Where figures go (default: runs/CHAPTER).")
-@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd).")
+@click.option(
+    "--scale",
+    type=click.Choice(("small", "paper")),
+    default="small",
+    show_default=True,
+    help="small: MNIST-1D on a CPU in minutes; paper: the papers' settings (GPU, CIFAR-10).",
+)
+@click.option(
+    "--out", type=click.Path(file_okay=False), help="Where figures go (default: runs/CHAPTER)."
+)
+@click.option(
+    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
+)
 def run_cmd(chapter, solution, device, seed, scale, out, root) -> None:  # noqa: ANN001
     """Run a chapter's experiments and redraw its figures (with a progress bar).
 
@@ -241,12 +298,16 @@ def run_cmd(chapter, solution, device, seed, scale, out, root) -> None:  # noqa:
     root_path = course_root(root)
     source = exercises_path(root_path, chapter, solution)
     out_dir = Path(out) if out else root_path / "runs" / chapter.id
-    code = run_chapter(chapter, source, out_dir, device=device, seed=seed, scale=scale, out=console())
+    code = run_chapter(
+        chapter, source, out_dir, device=device, seed=seed, scale=scale, out=console()
+    )
     sys.exit(code)
 
 
 @main.command("doctor")
-@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd).")
+@click.option(
+    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
+)
 def doctor_cmd(root) -> None:  # noqa: ANN001
     """Check this machine: Python, torch, torchvision, devices, data cache, course root.
 

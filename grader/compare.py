@@ -46,9 +46,7 @@ def compare_tensors(
     if not isinstance(got, torch.Tensor):
         return Verdict.fail(f"{name}: expected a tensor, got {type(got).__name__}")
     if tuple(got.shape) != tuple(expected.shape):
-        return Verdict.fail(
-            f"{name}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
-        )
+        return Verdict.fail(f"{name}: shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
     if check_dtype and got.dtype != expected.dtype:
         return Verdict.fail(f"{name}: dtype {got.dtype}, expected {expected.dtype}")
     if got.is_floating_point():

@@ -54,7 +54,9 @@ def course_root(root: str | Path | None = None) -> Path:
     if root is not None:
         path = Path(root).expanduser().resolve()
         if not (path / "chapters").is_dir() or not (path / "solutions").is_dir():
-            raise UsageError(f"{path} is not a dlbn course root (it needs chapters/ and solutions/)")
+            raise UsageError(
+                f"{path} is not a dlbn course root (it needs chapters/ and solutions/)"
+            )
         return path
     found = find_course_root()
     if found is None:

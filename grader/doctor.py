@@ -26,7 +26,9 @@ def diagnose(root: str | None) -> tuple[list[tuple[str, str]], bool]:
             else "none"
         )
         mps = getattr(torch.backends, "mps", None)
-        rows.append(("devices", f"cpu; cuda: {cuda}; mps: {'yes' if mps and mps.is_available() else 'no'}"))
+        rows.append(
+            ("devices", f"cpu; cuda: {cuda}; mps: {'yes' if mps and mps.is_available() else 'no'}")
+        )
     except ImportError as exc:
         ok = False
         rows.append(("torch", f"[red]not importable: {exc}[/]"))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.course import UsageError, course_root, exercises_path, resolve_chapter
-from grader.model import Chapter, Check, CheckResult, ChapterReport, Status
+from grader.model import Chapter, ChapterReport, Check, CheckResult, Status
 from grader.probing import ProbeContext
 from grader.runner import DEFAULT_MEMORY_LIMIT, RawResult, RunOutcome, run_checks
 
@@ -84,7 +84,9 @@ def _load(data: bytes | None) -> Any:
     return torch.load(io.BytesIO(data), weights_only=True)
 
 
-def judge_one(check: Check, raw: RawResult, expected: RawResult | None, ctx: ProbeContext) -> CheckResult:
+def judge_one(
+    check: Check, raw: RawResult, expected: RawResult | None, ctx: ProbeContext
+) -> CheckResult:
     """Turn one raw probe result (and the reference's) into a scored result."""
 
     def result(status: Status, message: str = "") -> CheckResult:
@@ -170,6 +172,7 @@ def grade(
     box: dict[str, RunOutcome] = {}
     thread = None
     if reference is None and any(c.needs_reference for c in checks):
+
         def work() -> None:
             box["ref"] = reference_outputs(chapter, root_path, checks, device, seed, scale)
 

@@ -22,8 +22,12 @@ def save_last(root: Path, report: ChapterReport) -> None:
     path = _path(root, report.chapter)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {"score": report.score, "max_score": report.max_score, "when": time.time(),
-                "counts": report.counts()}
+        data = {
+            "score": report.score,
+            "max_score": report.max_score,
+            "when": time.time(),
+            "counts": report.counts(),
+        }
         path.write_text(json.dumps(data))
     except OSError:
         pass  # a read-only course checkout still grades

@@ -12,7 +12,7 @@ from enum import Enum
 from typing import Any
 
 
-class Status(str, Enum):
+class Status(str, Enum):  # noqa: UP042 - str mixin: JSON-friendly values
     PASSED = "passed"
     FAILED = "failed"
     NOT_STARTED = "not_started"
@@ -25,7 +25,7 @@ class Status(str, Enum):
         return self.value.replace("_", " ")
 
 
-class Kind(str, Enum):
+class Kind(str, Enum):  # noqa: UP042
     MATCH = "match"  # learner output equals the reference (or torch) within tolerance
     PROPERTY = "property"  # the learner's experiment shows the phenomenon
     API = "api"  # signature, shapes, dtype, device, no damage to inputs, from scratch

@@ -23,7 +23,9 @@ ICONS = {
 }
 
 
-def render(report: ChapterReport, console: Any, *, verbose: bool = False, tasks: dict | None = None) -> None:
+def render(
+    report: ChapterReport, console: Any, *, verbose: bool = False, tasks: dict | None = None
+) -> None:
     """Print one chapter's results as a rich table, grouped by task."""
     from rich.markup import escape
     from rich.panel import Panel
@@ -47,7 +49,9 @@ def render(report: ChapterReport, console: Any, *, verbose: bool = False, tasks:
         if r.task != current_task:
             current_task = r.task
             title = (tasks or {}).get(r.task, "")
-            table.add_row(f"[bold]Task {report.chapter}.{r.task}[/]", "", "", f"[bold]{escape(title)}[/]")
+            table.add_row(
+                f"[bold]Task {report.chapter}.{r.task}[/]", "", "", f"[bold]{escape(title)}[/]"
+            )
         detail = escape(r.title)
         if not r.passed and not report.import_error:
             if r.message and r.status is not Status.NOT_STARTED:
@@ -134,7 +138,10 @@ def to_junit(reports: Sequence[ChapterReport]) -> ET.ElementTree:
         )
         for r in report.results:
             case = ET.SubElement(
-                suite, "testcase", classname=f"{report.chapter}.{r.task}", name=r.id,
+                suite,
+                "testcase",
+                classname=f"{report.chapter}.{r.task}",
+                name=r.id,
                 time=f"{r.seconds:.3f}",
             )
             text = "\n".join(x for x in (r.message, f"hint: {r.hint}" if r.hint else "") if x)
@@ -143,7 +150,9 @@ def to_junit(reports: Sequence[ChapterReport]) -> ET.ElementTree:
             elif r.status is Status.NOT_STARTED:
                 ET.SubElement(case, "skipped", message=r.message[:200] or "not started")
             elif r.status is not Status.PASSED:
-                ET.SubElement(case, "error", message=f"{r.status.value}: {r.message[:200]}").text = text
+                ET.SubElement(
+                    case, "error", message=f"{r.status.value}: {r.message[:200]}"
+                ).text = text
     return ET.ElementTree(suites)
 
 

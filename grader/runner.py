@@ -209,8 +209,12 @@ def run_checks(
                     task = check_id.rsplit(".", 1)[0]
                     for other in [c for c in pending if c.rsplit(".", 1)[0] == task]:
                         pending.remove(other)
-                        record(other, RawResult(
-                            "timeout", message=f"not run: {check_id} timed out in the same task"))
+                        record(
+                            other,
+                            RawResult(
+                                "timeout", message=f"not run: {check_id} timed out in the same task"
+                            ),
+                        )
                     break
                 pending.pop(0)
                 record(

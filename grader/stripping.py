@@ -29,7 +29,9 @@ from pathlib import Path
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s+(?P<task>ch\d\d\.\d+))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 HINT = re.compile(r"^\s*# HINT:\s?(?P<text>.*)$")
-DEF = re.compile(r"^(?P<indent>\s*)(?:async\s+)?def\s+(?P<name>\w+)|^(?P<cindent>\s*)class\s+(?P<cls>\w+)")
+DEF = re.compile(
+    r"^(?P<indent>\s*)(?:async\s+)?def\s+(?P<name>\w+)|^(?P<cindent>\s*)class\s+(?P<cls>\w+)"
+)
 
 
 class MarkerError(ValueError):
@@ -103,7 +105,9 @@ def drift(root: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Regenerate chapters/*/exercises.py from solutions/.")
+    parser = argparse.ArgumentParser(
+        description="Regenerate chapters/*/exercises.py from solutions/."
+    )
     parser.add_argument("--root", default=".", help="course root (default: .)")
     parser.add_argument("--write", action="store_true", help="write the starters (else: check)")
     args = parser.parse_args(argv)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,9 +40,7 @@ def caught(report: ChapterReport, mutant: Mutant) -> list[str]:
     """Ids of the named checks that did not pass (any check when none are named)."""
     prefixes = mutant.caught_by or ("",)
     return [
-        r.id
-        for r in report.results
-        if not r.passed and any(r.id.startswith(p) for p in prefixes)
+        r.id for r in report.results if not r.passed and any(r.id.startswith(p) for p in prefixes)
     ]
 
 
@@ -88,15 +86,24 @@ def verify_chapter(
     reference = reference_outputs(chapter, root, chapter.checks, device, seed, "small")
 
     step("reference passes")
-    report = grade(chapter=chapter, root=root, solution=True, device=device, seed=seed,
-                   reference=reference)
+    report = grade(
+        chapter=chapter, root=root, solution=True, device=device, seed=seed, reference=reference
+    )
     bad = [f"{r.id}: {r.status.value} {r.message}" for r in report.results if not r.passed]
     out.findings.append(Finding("reference", not bad, "; ".join(bad)))
 
     step("starter is not started")
-    report = grade(chapter=chapter, root=root, device=device, seed=seed, reference=reference,
-                   source=starter_path)
-    bad = [f"{r.id}: {r.status.value}" for r in report.results if r.status is not Status.NOT_STARTED]
+    report = grade(
+        chapter=chapter,
+        root=root,
+        device=device,
+        seed=seed,
+        reference=reference,
+        source=starter_path,
+    )
+    bad = [
+        f"{r.id}: {r.status.value}" for r in report.results if r.status is not Status.NOT_STARTED
+    ]
     out.findings.append(Finding("starter", not bad, "; ".join(bad)))
 
     def try_mutant(mutant: Mutant, tmp: str) -> Finding:
@@ -107,12 +114,23 @@ def verify_chapter(
         path = Path(tmp) / mutant.name / "exercises.py"
         path.parent.mkdir()
         path.write_text(mutated)
-        report = grade(chapter=chapter, root=root, device=device, seed=seed,
-                       reference=reference, source=path, only=mutant.caught_by)
+        report = grade(
+            chapter=chapter,
+            root=root,
+            device=device,
+            seed=seed,
+            reference=reference,
+            source=path,
+            only=mutant.caught_by,
+        )
         ids = caught(report, mutant)
-        detail = f"caught by {', '.join(ids)}" if ids else (
-            f"NOT caught ({mutant.description}); expected a failure in "
-            f"{', '.join(mutant.caught_by) or 'any check'}"
+        detail = (
+            f"caught by {', '.join(ids)}"
+            if ids
+            else (
+                f"NOT caught ({mutant.description}); expected a failure in "
+                f"{', '.join(mutant.caught_by) or 'any check'}"
+            )
         )
         return Finding(f"mutant:{mutant.name}", bool(ids), detail)
 

@@ -49,8 +49,9 @@ REFERENCE: dict = {}
 
 def run(course: Path, path: Path, **kw):
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    report = grade(chapter=CH01, root=course, device="cpu", only=ONLY,
-                   reference=REFERENCE["outcome"], **kw)
+    report = grade(
+        chapter=CH01, root=course, device="cpu", only=ONLY, reference=REFERENCE["outcome"], **kw
+    )
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest, "learner file changed"
     assert not report.all_passed  # `dlbn grade` exits 1
     return {r.id: r for r in report.results}, report

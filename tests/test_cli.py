@@ -35,7 +35,9 @@ def test_fast_paths_do_not_import_torch(args, repo_root) -> None:
         f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo_root, capture_output=True, text=True
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -98,9 +100,20 @@ def test_grade_starter_reports_not_started_and_writes_reports(runner, course, tm
     out.mkdir()
     result = runner.invoke(
         main,
-        ["grade", "ch01", "--root", str(course), "--device", "cpu",
-         "--json", str(out / "r.json"), "--gradescope", str(out / "gs.json"),
-         "--junit", str(out / "junit.xml")],
+        [
+            "grade",
+            "ch01",
+            "--root",
+            str(course),
+            "--device",
+            "cpu",
+            "--json",
+            str(out / "r.json"),
+            "--gradescope",
+            str(out / "gs.json"),
+            "--junit",
+            str(out / "junit.xml"),
+        ],
     )
     assert result.exit_code == 1, result.output
     assert "not started" in result.output and "0/23" in result.output
@@ -114,7 +127,9 @@ def test_grade_starter_reports_not_started_and_writes_reports(runner, course, tm
 
     gs = json.loads((out / "gs.json").read_text())
     assert {"score", "execution_time", "output", "tests"} <= set(gs)
-    assert {"name", "number", "score", "max_score", "status", "output", "visibility"} <= set(gs["tests"][0])
+    assert {"name", "number", "score", "max_score", "status", "output", "visibility"} <= set(
+        gs["tests"][0]
+    )
     assert gs["tests"][0]["status"] == "failed"
 
     suite = ET.parse(out / "junit.xml").getroot().find("testsuite")
@@ -134,7 +149,8 @@ def test_grade_solution_one_task(runner, course) -> None:
 
 def test_run_on_the_starter_says_what_to_finish(runner, course, tmp_path) -> None:
     result = runner.invoke(
-        main, ["run", "ch01", "--device", "cpu", "--root", str(course), "--out", str(tmp_path / "f")]
+        main,
+        ["run", "ch01", "--device", "cpu", "--root", str(course), "--out", str(tmp_path / "f")],
     )
     assert result.exit_code == 1
     assert "Not finished yet" in result.output and "ch01." in result.output

@@ -83,7 +83,9 @@ def batch_norm_forward(
     if training:
         m = x.numel() // x.shape[1]
         if m < 2:
-            raise ValueError(f"expected more than 1 value per channel when training, got {tuple(x.shape)}")
+            raise ValueError(
+                f"expected more than 1 value per channel when training, got {tuple(x.shape)}"
+            )
         mean = x.mean(dim=axes)  # (C,)
         var = x.var(dim=axes, unbiased=False)  # (C,) biased
         if running_mean is not None and running_var is not None:

@@ -21,10 +21,14 @@ MUTANTS = (
         "momentum_reversed",
         "momentum weighs the old running value instead of the new batch value",
         (
-            ("running_mean.mul_(1 - momentum).add_(momentum * mean)",
-             "running_mean.mul_(momentum).add_((1 - momentum) * mean)"),
-            ("running_var.mul_(1 - momentum).add_(momentum * var * m / (m - 1))",
-             "running_var.mul_(momentum).add_((1 - momentum) * var * m / (m - 1))"),
+            (
+                "running_mean.mul_(1 - momentum).add_(momentum * mean)",
+                "running_mean.mul_(momentum).add_((1 - momentum) * mean)",
+            ),
+            (
+                "running_var.mul_(1 - momentum).add_(momentum * var * m / (m - 1))",
+                "running_var.mul_(momentum).add_((1 - momentum) * var * m / (m - 1))",
+            ),
         ),
         ("ch01.1.running_stats",),
     ),
@@ -43,25 +47,37 @@ MUTANTS = (
     Mutant(
         "unbiased_normalization",
         "normalizes with the unbiased batch variance",
-        (("var = x.var(dim=axes, unbiased=False)  # (C,) biased",
-          "var = x.var(dim=axes, unbiased=True)"),),
+        (
+            (
+                "var = x.var(dim=axes, unbiased=False)  # (C,) biased",
+                "var = x.var(dim=axes, unbiased=True)",
+            ),
+        ),
         ("ch01.1.train_2d", "ch01.1.small_batch"),
     ),
     Mutant(
         "batch_stats_in_eval",
         "eval mode still normalizes with the batch statistics",
-        (("mean, var = running_mean, running_var",
-          "mean, var = x.mean(dim=axes), x.var(dim=axes, unbiased=False)"),),
+        (
+            (
+                "mean, var = running_mean, running_var",
+                "mean, var = x.mean(dim=axes), x.var(dim=axes, unbiased=False)",
+            ),
+        ),
         ("ch01.1.eval", "ch01.3.train_then_eval"),
     ),
     Mutant(
         "grad_mode_as_train",
         "the module uses torch.is_grad_enabled() as its training flag (d2l's shortcut)",
         (
-            ("if self.training and self.track_running_stats:",
-             "if torch.is_grad_enabled() and self.track_running_stats:"),
-            ("use_batch_stats = self.training or not self.track_running_stats",
-             "use_batch_stats = torch.is_grad_enabled() or not self.track_running_stats"),
+            (
+                "if self.training and self.track_running_stats:",
+                "if torch.is_grad_enabled() and self.track_running_stats:",
+            ),
+            (
+                "use_batch_stats = self.training or not self.track_running_stats",
+                "use_batch_stats = torch.is_grad_enabled() or not self.track_running_stats",
+            ),
         ),
         ("ch01.3.train_then_eval",),
     ),
@@ -69,10 +85,14 @@ MUTANTS = (
         "running_stats_not_buffers",
         "running statistics stored as plain tensor attributes, not buffers",
         (
-            ('self.register_buffer("running_mean", torch.zeros(num_features))',
-             "self.running_mean = torch.zeros(num_features)"),
-            ('self.register_buffer("running_var", torch.ones(num_features))',
-             "self.running_var = torch.ones(num_features)"),
+            (
+                'self.register_buffer("running_mean", torch.zeros(num_features))',
+                "self.running_mean = torch.zeros(num_features)",
+            ),
+            (
+                'self.register_buffer("running_var", torch.ones(num_features))',
+                "self.running_var = torch.ones(num_features)",
+            ),
         ),
         ("ch01.3.state_dict",),
     ),
@@ -91,17 +111,26 @@ MUTANTS = (
     Mutant(
         "calls_torch_batch_norm",
         "the forward pass calls F.batch_norm instead of computing it",
-        (("    axes = channel_axes(x)\n    if training:",
-          "    return torch.nn.functional.batch_norm(\n"
-          "        x, running_mean, running_var, gamma, beta, training, momentum, eps\n    )\n"
-          "    axes = channel_axes(x)\n    if training:"),),
+        (
+            (
+                "    axes = channel_axes(x)\n    if training:",
+                "    return torch.nn.functional.batch_norm(\n"
+                "        x, running_mean, running_var, gamma, beta, training, momentum, eps\n"
+                "    )\n"
+                "    axes = channel_axes(x)\n    if training:",
+            ),
+        ),
         ("ch01.1.from_scratch",),
     ),
     Mutant(
         "in_place_input",
         "the forward pass centres x in place, damaging the caller's tensor",
-        (("    x_hat = (x - per_channel(mean, x)) / torch.sqrt",
-          "    x -= per_channel(mean, x)\n    x_hat = x / torch.sqrt"),),
+        (
+            (
+                "    x_hat = (x - per_channel(mean, x)) / torch.sqrt",
+                "    x -= per_channel(mean, x)\n    x_hat = x / torch.sqrt",
+            ),
+        ),
         ("ch01.1.contract",),
     ),
 )
@@ -110,7 +139,11 @@ CHAPTER = Chapter(
     id="ch01",
     slug="ch01_batchnorm",
     title="Batch norm from scratch",
-    tasks={1: "forward pass, train and eval", 2: "backward pass by hand", 3: "a drop-in BatchNorm module"},
+    tasks={
+        1: "forward pass, train and eval",
+        2: "backward pass by hand",
+        3: "a drop-in BatchNorm module",
+    },
     checks=CHECKS,
     mutants=MUTANTS,
     forbidden=FORBIDDEN,

@@ -127,7 +127,8 @@ def judge_contract(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
             "device": "the output is on another device than the input",
             "unchanged": "x, gamma or beta was modified in place: compute new tensors instead",
             "autograd": "the output does not require grad: do not detach or use torch.no_grad "
-            "for the normalization itself" + (f" ({got['autograd_error']})" if "autograd_error" in got else ""),
+            "for the normalization itself"
+            + (f" ({got['autograd_error']})" if "autograd_error" in got else ""),
             "grads": "backward did not reach x, gamma and beta",
         },
     )
@@ -145,60 +146,90 @@ def probe_single_value(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
 def judge_single_value(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
     if got["raised"] == "ValueError":
         return Verdict.ok()
-    return Verdict.fail("training on a (1, 3) batch should raise ValueError (one value per channel)")
+    return Verdict.fail(
+        "training on a (1, 3) batch should raise ValueError (one value per channel)"
+    )
 
 
 FORWARD = [
     forward_check(
-        "ch01.1.train_2d", "training mode, (N, C) float32", shape=(16, 5),
+        "ch01.1.train_2d",
+        "training mode, (N, C) float32",
+        shape=(16, 5),
         hint="Normalize each column with its batch mean and the biased variance (divide by N).",
     ),
     forward_check(
-        "ch01.1.train_3d", "training mode, (N, C, L) float64", shape=(8, 4, 10), dtype="float64",
+        "ch01.1.train_3d",
+        "training mode, (N, C, L) float64",
+        shape=(8, 4, 10),
+        dtype="float64",
         hint="For (N, C, L) the statistics of channel c run over both N and L: axes (0, 2).",
     ),
     forward_check(
-        "ch01.1.train_4d", "training mode, (N, C, H, W) float32", shape=(4, 3, 5, 6),
+        "ch01.1.train_4d",
+        "training mode, (N, C, H, W) float32",
+        shape=(4, 3, 5, 6),
         hint="For images reduce over axes (0, 2, 3); reshape (C,) vectors to (1, C, 1, 1).",
     ),
     forward_check(
-        "ch01.1.small_batch", "N = 2: running_var uses the unbiased variance",
-        shape=(2, 6, 3), dtype="float64",
+        "ch01.1.small_batch",
+        "N = 2: running_var uses the unbiased variance",
+        shape=(2, 6, 3),
+        dtype="float64",
         hint="running_var is updated with the UNBIASED variance, var * m / (m - 1); the output "
         "uses the biased one.",
     ),
     forward_check(
-        "ch01.1.small_variance", "tiny variance, where eps matters", shape=(32, 4, 5),
-        dtype="float64", std=1e-3,
+        "ch01.1.small_variance",
+        "tiny variance, where eps matters",
+        shape=(32, 4, 5),
+        dtype="float64",
+        std=1e-3,
         hint="eps goes inside the square root: (x - mu) / sqrt(var + eps).",
     ),
     forward_check(
-        "ch01.1.running_stats", "running statistics after 3 steps, momentum 0.3",
-        shape=(10, 4, 3), dtype="float64", steps=3, momentum=0.3,
+        "ch01.1.running_stats",
+        "running statistics after 3 steps, momentum 0.3",
+        shape=(10, 4, 3),
+        dtype="float64",
+        steps=3,
+        momentum=0.3,
         hint="PyTorch weighs the NEW value by momentum: running = (1 - m) * running + m * batch.",
     ),
     forward_check(
-        "ch01.1.eval", "eval mode uses the running statistics", shape=(6, 4, 5),
-        dtype="float64", training=False,
+        "ch01.1.eval",
+        "eval mode uses the running statistics",
+        shape=(6, 4, 5),
+        dtype="float64",
+        training=False,
         hint="With training=False normalize with running_mean / running_var, not the batch.",
     ),
     forward_check(
-        "ch01.1.optional_args", "gamma, beta and running stats may be None", shape=(7, 3, 4),
-        affine=False, stats=False,
+        "ch01.1.optional_args",
+        "gamma, beta and running stats may be None",
+        shape=(7, 3, 4),
+        affine=False,
+        stats=False,
         hint="None means gamma = 1, beta = 0, and no running statistics to update.",
     ),
     api(
-        "ch01.1.contract", "same shape/dtype/device, inputs untouched, autograd flows",
-        probe_contract, judge_contract,
+        "ch01.1.contract",
+        "same shape/dtype/device, inputs untouched, autograd flows",
+        probe_contract,
+        judge_contract,
         hint="Build new tensors (no in-place ops on x, gamma, beta) and keep them in the graph.",
     ),
     api(
-        "ch01.1.single_value", "one value per channel in training raises ValueError",
-        probe_single_value, judge_single_value,
+        "ch01.1.single_value",
+        "one value per channel in training raises ValueError",
+        probe_single_value,
+        judge_single_value,
         hint="With m = 1 the variance is undefined; torch raises, so should you.",
     ),
     api(
-        "ch01.1.from_scratch", "does not call torch's batch norm", probe_from_scratch,
+        "ch01.1.from_scratch",
+        "does not call torch's batch norm",
+        probe_from_scratch,
         judge_from_scratch,
         hint="Compute mean and variance yourself with x.mean / x.var; no F.batch_norm.",
     ),
@@ -210,7 +241,9 @@ FORWARD = [
 GRAD_NAMES = ("grad_x", "grad_gamma", "grad_beta")
 
 
-def backward_case(shape: tuple[int, ...], dtype: str = "float64", affine: bool = True, offset: int = 0):
+def backward_case(
+    shape: tuple[int, ...], dtype: str = "float64", affine: bool = True, offset: int = 0
+):
     def inputs(ctx: ProbeContext) -> tuple[Any, Any, Any]:
         dt = getattr(torch, dtype)
         x = ctx.randn(*shape, dtype=dt, offset=offset, std=3.0, mean=1.0)
@@ -262,18 +295,42 @@ def judge_no_autograd(got: dict[str, int], expected: Any, ctx: Any) -> Verdict:
 
 
 BACKWARD = [
-    backward_check("ch01.2.grad_2d", "gradients, (N, C) float64", shape=(12, 5),
-                   hint=CONSTANT_STATS_HINT),
-    backward_check("ch01.2.grad_3d", "gradients, (N, C, L) float64", shape=(6, 4, 9),
-                   hint="Sums run over axes (0, 2) for (N, C, L); " + CONSTANT_STATS_HINT),
-    backward_check("ch01.2.grad_4d", "gradients, (N, C, H, W) float32", shape=(3, 2, 4, 5),
-                   dtype="float32", hint="Sums run over axes (0, 2, 3) for images."),
-    backward_check("ch01.2.small_batch", "gradients with N = 2", shape=(2, 3, 2),
-                   hint="Use m = N * (values per channel per example), the same m as the forward."),
-    backward_check("ch01.2.no_gamma", "gamma = None means gamma = 1", shape=(5, 3),
-                   affine=False, hint="Treat gamma=None as ones; still return grad_gamma, grad_beta."),
-    api("ch01.2.no_autograd", "works under torch.no_grad, without autograd", probe_no_autograd,
-        judge_no_autograd, hint="Compute the formulas directly; no .backward() or autograd.grad."),
+    backward_check(
+        "ch01.2.grad_2d", "gradients, (N, C) float64", shape=(12, 5), hint=CONSTANT_STATS_HINT
+    ),
+    backward_check(
+        "ch01.2.grad_3d",
+        "gradients, (N, C, L) float64",
+        shape=(6, 4, 9),
+        hint="Sums run over axes (0, 2) for (N, C, L); " + CONSTANT_STATS_HINT,
+    ),
+    backward_check(
+        "ch01.2.grad_4d",
+        "gradients, (N, C, H, W) float32",
+        shape=(3, 2, 4, 5),
+        dtype="float32",
+        hint="Sums run over axes (0, 2, 3) for images.",
+    ),
+    backward_check(
+        "ch01.2.small_batch",
+        "gradients with N = 2",
+        shape=(2, 3, 2),
+        hint="Use m = N * (values per channel per example), the same m as the forward.",
+    ),
+    backward_check(
+        "ch01.2.no_gamma",
+        "gamma = None means gamma = 1",
+        shape=(5, 3),
+        affine=False,
+        hint="Treat gamma=None as ones; still return grad_gamma, grad_beta.",
+    ),
+    api(
+        "ch01.2.no_autograd",
+        "works under torch.no_grad, without autograd",
+        probe_no_autograd,
+        judge_no_autograd,
+        hint="Compute the formulas directly; no .backward() or autograd.grad.",
+    ),
 ]
 
 # ---------------------------------------------------------------- ch01.3 module
@@ -356,39 +413,55 @@ def probe_autograd(make: Any, ctx: ProbeContext) -> list[Any]:
     bn = make(3, 3).double()
     x = ctx.randn(5, 3, 4, dtype=torch.float64, std=2, mean=1).requires_grad_()
     y = bn(x)
-    grads = torch.autograd.grad((y * ctx.randn(5, 3, 4, dtype=torch.float64, offset=3)).sum(),
-                                (x, bn.weight, bn.bias))
+    grads = torch.autograd.grad(
+        (y * ctx.randn(5, 3, 4, dtype=torch.float64, offset=3)).sum(), (x, bn.weight, bn.bias)
+    )
     return [y, *grads]
 
 
 MODULE = [
     match(
-        "ch01.3.state_dict", "parameters, buffers and state_dict match nn.BatchNorm2d",
-        probe_state_dict, oracle=oracle_state_dict,
+        "ch01.3.state_dict",
+        "parameters, buffers and state_dict match nn.BatchNorm2d",
+        probe_state_dict,
+        oracle=oracle_state_dict,
         hint="Use nn.Parameter for weight/bias and register_buffer for running_mean, running_var "
         "and num_batches_tracked (a long tensor); register None when disabled.",
     ),
     module_check(
-        "ch01.3.train_then_eval", "3 training steps then eval, (N, C, L)", shape=(6, 3, 5),
+        "ch01.3.train_then_eval",
+        "3 training steps then eval, (N, C, L)",
+        shape=(6, 3, 5),
         hint="self.training decides train vs eval (not torch.is_grad_enabled()); eval uses the "
         "running statistics.",
     ),
     module_check(
-        "ch01.3.images", "3 training steps then eval, (N, C, H, W)", shape=(3, 2, 4, 4),
-        offset=100, hint="The module must accept (N, C, H, W) like nn.BatchNorm2d.",
+        "ch01.3.images",
+        "3 training steps then eval, (N, C, H, W)",
+        shape=(3, 2, 4, 4),
+        offset=100,
+        hint="The module must accept (N, C, H, W) like nn.BatchNorm2d.",
     ),
     module_check(
-        "ch01.3.momentum_none", "momentum=None: cumulative moving average", shape=(8, 4),
-        momentum=None, offset=200,
+        "ch01.3.momentum_none",
+        "momentum=None: cumulative moving average",
+        shape=(8, 4),
+        momentum=None,
+        offset=200,
         hint="Increment num_batches_tracked first, then use momentum = 1 / num_batches_tracked.",
     ),
     module_check(
-        "ch01.3.untracked", "track_running_stats=False uses batch statistics in eval too",
-        shape=(8, 3, 2), track_running_stats=False, affine=False, offset=300,
+        "ch01.3.untracked",
+        "track_running_stats=False uses batch statistics in eval too",
+        shape=(8, 3, 2),
+        track_running_stats=False,
+        affine=False,
+        offset=300,
         hint="Without running statistics there is nothing else to use: batch statistics always.",
     ),
     match(
-        "ch01.3.autograd", "autograd through the module reaches x, weight and bias",
+        "ch01.3.autograd",
+        "autograd through the module reaches x, weight and bias",
         lambda mod, ctx: probe_autograd(learner_module(mod), ctx),
         oracle=lambda mod, ctx: probe_autograd(torch_module, ctx),
         hint="Keep the normalization differentiable; only the running-stat update is no_grad.",

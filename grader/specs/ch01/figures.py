@@ -23,7 +23,9 @@ def features(x: Any, seed: int) -> Any:
     g = torch.Generator().manual_seed(seed)
     conv = torch.nn.Conv1d(1, 8, kernel_size=5).to(x.device)
     with torch.no_grad():
-        conv.weight.copy_(torch.randn(conv.weight.shape, generator=g) * torch.linspace(0.2, 3, 8)[:, None, None])
+        conv.weight.copy_(
+            torch.randn(conv.weight.shape, generator=g) * torch.linspace(0.2, 3, 8)[:, None, None]
+        )
         conv.bias.copy_(torch.randn(8, generator=g) * 2)
         return conv(x) + torch.linspace(-4, 4, 8, device=x.device)[None, :, None]
 
@@ -51,8 +53,14 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=False)
     for c in range(CHANNELS):
         lo, hi = torch.quantile(before[c][::7], torch.tensor([0.005, 0.995])).tolist()
-        axes[0].hist(before[c].numpy(), bins=80, range=(lo, hi), histtype="step", density=True,
-                     label=f"channel {c}")
+        axes[0].hist(
+            before[c].numpy(),
+            bins=80,
+            range=(lo, hi),
+            histtype="step",
+            density=True,
+            label=f"channel {c}",
+        )
         axes[1].hist(after[c].numpy(), bins=80, range=(-4, 4), histtype="step", density=True)
     axes[0].set_title("before BN: each channel its own scale")
     axes[1].set_title("after BN (train mode): mean 0, variance 1")
@@ -96,6 +104,8 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
             "channel std before BN (max)": float(before.std(dim=1).max()),
             "max |channel mean| after BN": float(stats_after[0].abs().max()),
             "max |channel std - 1| after BN": float((stats_after[1] - 1).abs().max()),
-            "max |running_mean - data mean| after 100 steps": float((trace[-1] - full_mean).abs().max()),
+            "max |running_mean - data mean| after 100 steps": float(
+                (trace[-1] - full_mean).abs().max()
+            ),
         },
     }
