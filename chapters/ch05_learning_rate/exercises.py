@@ -1,0 +1,181 @@
+"""Chapter 5: learning rates, with and without batch norm.
+
+Bjorck et al. (2018, Fig. 1) found that batch norm's main gift is the learning rate: a
+ResNet without BN diverges at LRs that a BN net trains well at, and the larger LR is
+what buys BN its accuracy. You measure that on MNIST-1D with two plain 1-D conv nets
+that differ only in ``ModelConfig.norm`` ("none" or "batch").
+
+Fill in the five tasks, then grade them:
+
+    dlbn grade ch05            # all tasks
+    dlbn grade ch05 --task 3   # only ch05.3
+    dlbn run ch05              # the full sweep and the figures, with your code
+
+The training itself is the lab bench's (``dlbn.train.train``: SGD with momentum,
+divergence detection). ``data`` below is anything with ``x_train``, ``y_train``, ``x_test``,
+``y_test`` tensors, e.g. ``dlbn.data.load_mnist1d()``.
+"""
+
+from __future__ import annotations
+
+import math  # noqa: F401 (used by the solutions)
+from collections.abc import Sequence
+from dataclasses import replace  # noqa: F401
+from typing import Any
+
+import torch  # noqa: F401
+from torch import Tensor, nn
+
+from dlbn.models import ModelConfig, build_model  # noqa: F401
+from dlbn.train import TrainConfig, train  # noqa: F401
+
+
+# Task ch05.1 - a logarithmic LR grid
+def lr_grid(lr_min: float, lr_max: float, num: int) -> list[float]:
+    """``num`` learning rates from ``lr_min`` to ``lr_max`` (both included), equally spaced
+    on a log scale: a constant ratio between neighbours, like ``torch.logspace``.
+
+        lr_i = lr_min * (lr_max / lr_min) ** (i / (num - 1)),   i = 0, ..., num - 1
+
+    ``num = 1`` gives ``[lr_min]``. LRs matter by their ratio (0.01 -> 0.1 is as big a step
+    as 0.1 -> 1), so a linear grid wastes its points at the top.
+
+    Raises:
+        ValueError: if ``lr_min <= 0``, ``lr_max < lr_min`` or ``num < 1``.
+    """
+    # TODO(ch05.1): the ratio between neighbours is (lr_max / lr_min) ** (1 / (num - 1)).
+    raise NotImplementedError("ch05.1: implement lr_grid")
+
+
+# Task ch05.2 - test accuracy, in eval mode
+def test_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
+    """The fraction of examples that ``model`` classifies correctly, measured in eval mode.
+
+    x: (N, C, L) inputs; y: (N,) class indices; the prediction is ``argmax`` of the (B, K)
+    logits. Forward ``batch_size`` examples at a time, without autograd.
+
+    Batch norm makes the mode matter: in train mode each batch is normalized with its own
+    statistics and the running statistics are updated (the evaluation would change the
+    model); eval mode uses the running statistics. So: switch to eval mode, and on the way
+    out restore the mode the model came in with (train or eval), even if the forward fails.
+
+    Returns:
+        A Python float in [0, 1].
+    """
+    # TODO(ch05.2): remember model.training, call model.eval(), use torch.no_grad(), and
+    #   restore the mode with model.train(was_training) in a finally block.
+    raise NotImplementedError("ch05.2: implement test_accuracy")
+
+
+# Task ch05.3 - the LR sweep and the highest stable LR
+def lr_sweep(
+    data: Any,
+    model_cfg: ModelConfig,
+    lrs: Sequence[float],
+    cfg: TrainConfig,
+    *,
+    progress: bool | None = False,
+) -> list[dict[str, Any]]:
+    """Train one fresh net per learning rate and score it; the rest of ``cfg`` is fixed.
+
+    For each ``lr`` in ``lrs``, in order:
+
+    1. ``torch.manual_seed(cfg.seed)``, then ``build_model(model_cfg)``: every LR starts
+       from the same initial weights, so LR is the only thing that changes;
+    2. ``train(model, data, replace(cfg, lr=lr), progress=progress)``;
+    3. score the model where training stopped with ``test_accuracy`` on the test set.
+
+    Returns one record per LR, in the order of ``lrs``::
+
+        {"lr": float, "diverged": bool (result.diverged), "epochs": int (completed epochs),
+         "test_acc": float (step 3, also for a diverged run), "train_acc": float (the last
+         completed epoch's, nan if none)}
+    """
+    # TODO(ch05.3): seed and build INSIDE the loop; dataclasses.replace(cfg, lr=lr) sets the LR.
+    raise NotImplementedError("ch05.3: implement lr_sweep")
+
+
+def highest_stable_lr(records: Sequence[dict[str, Any]], target_acc: float) -> float | None:
+    """The highest stable learning rate of a sweep (the definition this chapter uses).
+
+    A run is *stable* when it did not diverge (``record["diverged"]`` is False) AND its
+    ``record["test_acc"]`` is at least ``target_acc``. The highest stable LR is the largest
+    ``record["lr"]`` among the stable runs, or None when no run is stable. Records may come
+    in any order. A run that reached a good accuracy and then blew up is not stable.
+    """
+    # TODO(ch05.3): filter on BOTH conditions, then take the max of the LRs (not the last record).
+    raise NotImplementedError("ch05.3: implement highest_stable_lr")
+
+
+# Task ch05.4 - the exponential LR stress test
+def stress_lr(step: int, steps_per_epoch: int, lr0: float, factor: float = 2**0.5) -> float:
+    """Page's stress-test schedule: the LR grows by ``factor`` per EPOCH, smoothly.
+
+        lr(step) = lr0 * factor ** (step / steps_per_epoch)
+
+    ``step`` counts optimizer steps from 0, so epoch e (from 0) starts at lr0 * factor**e;
+    Page used lr0 = 0.005 and factor sqrt(2) (the LR doubles every two epochs). It is the
+    bench's ``schedule="exponential"`` with ``lr_factor=factor``.
+    """
+    # TODO(ch05.4): the exponent is in epochs (a float), not in steps.
+    raise NotImplementedError("ch05.4: implement stress_lr")
+
+
+def stress_test(
+    data: Any,
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    lr0: float = 0.005,
+    factor: float = 2**0.5,
+    *,
+    progress: bool | None = False,
+) -> dict[str, Any]:
+    """One run whose LR grows exponentially until training breaks down (Page's stress test).
+
+    1. ``torch.manual_seed(cfg.seed)``, ``build_model(model_cfg)``;
+    2. train with ``cfg`` changed to ``lr=lr0``, ``schedule="exponential"``,
+       ``lr_factor=factor`` and no warm-up, and a callback (``train(..., callbacks=[...])``)
+       that stops the run once training has broken down (below);
+    3. report, per completed epoch, the LR of its last step and its train accuracy/loss.
+
+    A net can fail in two ways as the LR grows. It can *blow up*: the bench stops at the
+    first step whose loss is NaN/inf or above ``cfg.diverge_factor`` times the first loss.
+    Or it can *die* quietly: the ReLUs go dead, the net predicts one class, and the loss
+    sits near ln(10) while the accuracy falls to chance. So training has *broken down* at
+    the first epoch whose train accuracy is below half the best train accuracy of the
+    epochs before it, or where the loss blew up, whichever comes first.
+
+    Returns::
+
+        {"lr": [float], "train_acc": [float], "train_loss": [float],   # per completed epoch
+         "blowup_lr": float or None (the LR of the step where the loss blew up),
+         "breakdown_lr": float or None (that epoch's LR, or blowup_lr; None if neither),
+         "best_train_acc": float, "best_lr": float (the LR of that epoch; nan if none)}
+    """
+    # TODO(ch05.4): dataclasses.replace(cfg, ...); a callback(epoch, model, result) returning
+    #   True stops training; TrainResult has lr, train_acc, train_loss, diverged_lr.
+    raise NotImplementedError("ch05.4: implement stress_test")
+
+
+# Task ch05.5 - with and without batch norm
+def compare_norms(
+    data: Any,
+    model_cfg: ModelConfig,
+    lrs: Sequence[float],
+    cfg: TrainConfig,
+    target_acc: float,
+    *,
+    progress: bool | None = False,
+) -> dict[str, Any]:
+    """Sweep the same grid with ``norm="none"`` and ``norm="batch"`` (the rest of
+    ``model_cfg`` fixed) and summarize Bjorck's three claims::
+
+        {"runs": {"none": records, "batch": records},          # lr_sweep's output
+         "highest_stable": {"none": lr or None, "batch": lr or None},
+         "stable_ratio": highest_stable["batch"] / highest_stable["none"]
+                         (inf if only BN has a stable LR, nan if BN has none),
+         "best_acc": {norm: the best test_acc over that norm's NON-diverged runs (nan if none)},
+         "acc_at_lowest": {norm: test_acc of the run at min(lrs)}}
+    """
+    # TODO(ch05.5): dataclasses.replace(model_cfg, norm=...); reuse lr_sweep and highest_stable_lr.
+    raise NotImplementedError("ch05.5: implement compare_norms")
