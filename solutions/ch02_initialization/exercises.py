@@ -15,8 +15,6 @@ Shapes: activations ``x`` are (N, C) or (N, C, *) (e.g. (N, C, L) for MNIST-1D s
 experiments at the bottom of this file are provided; they call your functions.
 """
 
-from __future__ import annotations
-
 import math  # noqa: F401 - the tasks need it (the starter does not yet)
 from collections.abc import Sequence
 from dataclasses import dataclass
