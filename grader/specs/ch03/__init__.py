@@ -1,5 +1,7 @@
 """ch03: internal covariate shift (Santurkar et al. 2018): noisy BN, three nets, ICS."""
 
+from dataclasses import replace
+
 from grader.model import Chapter, Mutant
 from grader.specs.ch03.checks_ics import ICS
 from grader.specs.ch03.checks_noise import NETS, NOISE
@@ -92,7 +94,8 @@ CHAPTER = Chapter(
     title="Internal covariate shift",
     tasks={1: "a noisy batch norm", 2: "standard, BN and noisy-BN nets, trained",
            3: "measuring internal covariate shift"},
-    checks=(*NOISE, *NETS, *ICS),
+    # each check takes < 8 s of CPU; the 60 s floor leaves room for a shared machine
+    checks=tuple(replace(c, timeout=max(c.timeout, 60.0)) for c in (*NOISE, *NETS, *ICS)),
     mutants=MUTANTS,
     run=run,
     spec_module=__name__,

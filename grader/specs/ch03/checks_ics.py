@@ -153,13 +153,13 @@ ICS = [
     match("ch03.3.values", "l2, cos and ||G|| for layers 0, 1, 3 of a standard and a BN net",
           probe_values,
           hint="Only model.blocks[:layer] take the optimizer's step (not the layer itself), "
-          "with their own gradients, in train mode; G' on the same batch.", timeout=30),
+          "with their own gradients, in train mode; G' on the same batch.", timeout=60),
     api("ch03.3.restored", "after the probe: parameters, grads, buffers, modes, optimizer "
         "state and RNG as before", probe_restored, judge_restored,
         hint="save_state(model, optimizer) first and restore_state(model, state, optimizer) "
-        "last; the step and the forward passes change all of these.", timeout=30),
+        "last; the step and the forward passes change all of these.", timeout=60),
     match("ch03.3.loop", "ics_during_training: same probes, losses and trained weights",
-          probe_loop, judge=loop_judge, timeout=40,
+          probe_loop, judge=loop_judge, timeout=60,
           hint="Probe BEFORE the training step at steps 0, every, 2 every...; seed, optimizer and "
           "shuffling exactly as the docstring says."),
     prop("ch03.3.bn_not_smaller", "ICS (relative l2 and 1 - cos) with BN is not smaller than "

@@ -139,7 +139,7 @@ def judge_contract(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
 
 NOISE = [
     prop("ch03.1.noise", "per-channel noise, U(-0.5, 0.5) shift and U(1, 2) scale, new every step",
-         probe_noise, judge_noise, timeout=20,
+         probe_noise, judge_noise, timeout=60,
          hint="In training mode call draw_noise on EVERY forward; shift_c ~ U(-noise_mean, "
          "noise_mean), scale_c ~ U(1, noise_std), one per channel."),
     match("ch03.1.batch_norm_part",
