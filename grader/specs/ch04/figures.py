@@ -21,8 +21,9 @@ MEASURES = (("loss_range", "loss range along the gradient"),
 
 def _config(scale: str) -> dict[str, Any]:
     paper = scale == "paper"
-    return {"resnet_blocks": 54 if paper else 16, "batches": 3, "n_train": 4000,
-            "epochs": 3, "depth": 8, "width": 32 if paper else 16, "lr": 0.05, "every": 25,
+    return {"resnet_blocks": 54 if paper else 16, "batches": 3,
+            "n_train": 4000 if paper else 2000, "epochs": 4, "depth": 8,
+            "width": 32 if paper else 16, "lr": 0.05, "every": 20,
             "steps": (0.05, 0.1, 0.2, 0.4),
             "grid": tuple(10 ** (k / 4) for k in range(-20, 5))}  # 1e-5 .. 10
 
