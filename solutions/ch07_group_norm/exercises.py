@@ -13,8 +13,8 @@ agree with ``F.group_norm``, ``F.layer_norm`` over (C, *), ``F.instance_norm`` a
 ``nn.GroupNorm``, none of which you may call.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: `dlbn run` imports this file under a name
+# that is not in sys.modules, where dataclasses cannot resolve string annotations.
 from dataclasses import dataclass
 from typing import Any
 

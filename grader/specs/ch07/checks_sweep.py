@@ -15,8 +15,8 @@ from grader.probing import ProbeContext, ProbeFailure
 from grader.specs.helpers import all_true, api, prop
 
 # The grading config (fields of SweepConfig) and the two batch sizes it compares.
-GRADING = {"depth": 4, "width": 16, "num_groups": 4, "epochs": 2, "base_lr": 0.1,
-           "base_batch": 32, "n_train": 2000, "n_test": 1000}
+GRADING = {"depth": 4, "width": 16, "num_groups": 4, "epochs": 5, "base_lr": 0.2,
+           "base_batch": 32, "warmup_epochs": 1.0, "n_train": 2000, "n_test": 1000}
 SMALL, LARGE = 2, 32
 # test accuracy per seed at GRADING, seeds 0 / 1 / 2 (filled from measurements)
 MEASURED: dict[str, tuple[float, ...]] = {}
@@ -105,7 +105,7 @@ def judge_protocol(got: dict[Any, Any], expected: Any, ctx: Any) -> Verdict:
 TIMEOUT = 240.0  # the four runs take ~20 s unloaded (1 thread); 3x room under load
 SWEEP = [
     api("ch07.4.protocol", "linear LR scaling, equal epochs, seeded, dict of results",
-        probe_protocol, judge_protocol,
+        probe_protocol, judge_protocol, timeout=60.0,
         hint="lr = cfg.base_lr * batch_size / cfg.base_batch; epochs=cfg.epochs whatever the "
         "batch size; torch.manual_seed(seed) before build_net."),
     prop("ch07.4.bn_small_batch", "BN at batch 2 is clearly below BN at batch 32", sweep,
