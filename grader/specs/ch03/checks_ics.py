@@ -163,7 +163,7 @@ ICS = [
           hint="Probe BEFORE the training step at steps 0, every, 2 every...; seed, optimizer and "
           "shuffling exactly as the docstring says."),
     prop("ch03.3.bn_not_smaller", "ICS (relative l2 and 1 - cos) with BN is not smaller than "
-         "without", probe_bn_vs_standard, judge_bn_vs_standard, timeout=90,
+         "without", probe_bn_vs_standard, judge_bn_vs_standard, timeout=240,
          hint="Measure G and G' on the same batch, in train mode, with only the earlier layers "
          "moved by the optimizer."),
 ]

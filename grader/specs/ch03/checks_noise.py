@@ -210,7 +210,7 @@ NETS = [
           probe_build, hint="norm='none' / 'batch', then swap every block.norm for "
           "NoisyBatchNorm(num_features, noise_mean, noise_std); ValueError for other kinds."),
     prop("ch03.2.training", "at BN's LR noisy BN trains about as well as BN, far better than "
-         "standard", probe_training, judge_training, timeout=120,
+         "standard", probe_training, judge_training, timeout=240,
          hint="train_net must seed torch with train_cfg.seed, build the kind asked for and "
          "train it with dlbn.train.train."),
 ]

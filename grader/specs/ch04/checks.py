@@ -199,7 +199,7 @@ CHECKS = (
         judge_restored,
         hint="save_state(model) first; restore_state(model, state) after every step size."),
     prop("ch04.1.bjorck", "Bjorck Fig. 3: BN's helpful step sizes reach >= 10x further",
-         probe_bjorck, judge_bjorck, timeout=60,
+         probe_bjorck, judge_bjorck, timeout=180,
          hint="Relative loss = L(w - eta g) / L(w) with g the gradient of ALL parameters, "
          "each step taken from the original w."),
     match("ch04.2.values", "losses, gradient changes, loss range and beta, with and without BN",
@@ -216,7 +216,7 @@ CHECKS = (
           hint="Probe BEFORE the training step at steps 0, every, ...; seed, optimizer and "
           "shuffling exactly as the docstring says."),
     prop("ch04.3.smoother", "Santurkar Fig. 4: loss range and gradient change spike less with BN",
-         probe_smoother, judge_smoother, timeout=120,
+         probe_smoother, judge_smoother, timeout=240,
          hint="Take the measures on the training batch before each step, at the model's "
          "current weights, and restore the model after each probe."),
 )
