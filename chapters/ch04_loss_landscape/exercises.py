@@ -70,9 +70,9 @@ def landscape_measures(model: nn.Module, x: Tensor, y: Tensor,
     loss L_eta = L(w - eta g) and the gradient g_eta = dL/dw at w - eta g (same batch, train
     mode), with every parameter flattened into one vector:
 
-        loss_range  = max_eta L_eta - min_eta L_eta            # "loss landscape" (Fig. 4a)
-        grad_change = max_eta ||g_eta - g||                    # "gradient predictiveness" (4b)
-        beta        = max_eta ||g_eta - g|| / ||eta g||        # "effective beta-smoothness" (4c)
+        loss_range      = max_eta L_eta - min_eta L_eta        # "loss landscape" (Fig. 4a)
+        max_grad_change = max_eta ||g_eta - g||                # "gradient predictiveness" (4b)
+        beta            = max_eta ||g_eta - g|| / ||eta g||    # "effective beta-smoothness" (4c)
 
     Each eta starts from w (restore the model between them) and the model is restored at the
     end (parameters, grads, buffers, modes), as in ch04.1.
