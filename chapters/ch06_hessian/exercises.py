@@ -1,0 +1,190 @@
+"""Chapter 6: Hessian outliers, and what batch norm does to them.
+
+Fill in the five tasks, then grade them:
+
+    dlbn grade ch06            # all tasks
+    dlbn grade ch06 --task 2   # only ch06.2
+
+Vectors: the model's parameters, in ``model.parameters()`` order, flattened and concatenated,
+form a vector of length P; every Hessian-vector product (HVP) maps a (P,) tensor to a (P,)
+tensor of the same dtype and device. ``batches`` is a list of (x (B, 1, 40), y (B,)) pairs;
+the loss is the MEAN over batches of each batch's MEAN cross-entropy, computed in the model's
+current mode (train mode: batch norm normalizes with each batch's statistics). The helpers
+``flatten``, ``unflatten``, ``frozen_running_stats`` and ``as_linear_operator`` come from
+``dlbn.hessian``. Papers: Page, "How to train your ResNet 7" (2019); Ghorbani et al. (2019).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.sparse.linalg import eigsh
+from torch import Tensor, nn
+from torch.func import functional_call, grad, jvp
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from dlbn.hessian import (
+    OutlierConfig,
+    as_linear_operator,
+    fixed_batches,
+    flatten,
+    frozen_running_stats,
+    num_params,
+    train_outlier_nets,
+    unflatten,
+)
+from dlbn.progress import track
+
+Batches = Sequence[tuple[Tensor, Tensor]]
+HVP = Callable[[Tensor], Tensor]  # (P,) -> (P,)
+
+
+# Task ch06.1 - Hessian-vector products, two ways
+def hvp_double_backward(model: nn.Module, batches: Batches, v: Tensor) -> Tensor:
+    """H v by double backward (Pearlmutter 1994): differentiate g(w) . v once more.
+
+    For each batch: loss = mean cross-entropy; g = dloss/dw with a graph (create_graph);
+    H_b v = d(g . v)/dw. Return the mean of H_b v over the batches, flat (P,).
+
+    Contract: the model's mode, parameters and BUFFERS are unchanged afterwards (train-mode
+    batch norm would update its running statistics on every forward pass: wrap the passes
+    in ``frozen_running_stats(model)``), and nothing is left in any ``p.grad``.
+    """
+    # TODO(ch06.1): autograd.grad(loss, params, create_graph=True), then the grad of sum(g * v).
+    raise NotImplementedError("ch06.1: implement hvp_double_backward")
+
+
+def hvp_functional(model: nn.Module, batches: Batches, v: Tensor) -> Tensor:
+    """The same H v with torch.func: forward-over-reverse, ``jvp(grad(f), (w,), (v,))``.
+
+    f(w) = the batch loss of ``functional_call(model, w, (x,))`` with w a dict name ->
+    tensor. Forward-over-reverse is the documented HVP; reverse-over-forward, grad of
+    jvp, returns WRONG numbers on batch-norm nets (relative error ~0.3 here), and in-place
+    running-stat updates make torch.func raise, so keep ``frozen_running_stats(model)``.
+    Same contract and result as ``hvp_double_backward``.
+    """
+    # TODO(ch06.1): params = {name: p.detach()}; tangents: the same names, from unflatten(v, ...).
+    raise NotImplementedError("ch06.1: implement hvp_functional")
+
+
+# Task ch06.2 - top-k eigenpairs by Lanczos (scipy eigsh)
+def top_eigenpairs(
+    hvp: HVP, n: int, k: int, *, dtype: torch.dtype = torch.float32, device: str = "cpu",
+    tol: float = 1e-4, seed: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """The k largest (algebraic) eigenvalues of the symmetric n x n operator ``hvp``.
+
+    Wrap ``hvp`` in ``as_linear_operator(hvp, n, dtype=dtype, device=device)`` and call
+    ``scipy.sparse.linalg.eigsh`` (implicitly restarted Lanczos) for the LARGEST ALGEBRAIC
+    eigenvalues, with ``tol`` and a fixed start vector ``v0`` drawn from
+    ``np.random.default_rng(seed)`` (reproducible). Sort descending.
+
+    Returns (eigenvalues (k,) float64, eigenvectors (n, k) float64, unit columns).
+    """
+    # TODO(ch06.2): which="LA" (largest algebraic), not "SA" or "LM"; eigsh sorts ascending.
+    raise NotImplementedError("ch06.2: implement top_eigenpairs")
+
+
+# Task ch06.3 - gradients of the output moments
+def output_moment_grads(model: nn.Module, batches: Batches, moments: int = 1) -> Tensor:
+    """Gradients, w.r.t. all parameters, of per-class statistics of the logits z (B, C).
+
+    Per batch and class c: mean_c = mean_b z[b, c]; var_c = mean_b (z[b, c] - mean_c)^2;
+    skew_c = mean_b (z[b, c] - mean_c)^3 / var_c^1.5. Average each statistic over the
+    batches (model in its current mode, running statistics untouched), then take the
+    gradient of each of the C (means), 2C (+ variances) or 3C (+ skews) numbers.
+    These are Page's directions: moving along them shifts the outputs of every example.
+
+    Returns (P, C * moments): columns the mean gradients for classes 0..C-1, then (if
+    moments >= 2) the variance gradients, then (if moments == 3) the skew gradients.
+    """
+    # TODO(ch06.3): one forward per batch; autograd.grad(stat[j], params, retain_graph=True).
+    raise NotImplementedError("ch06.3: implement output_moment_grads")
+
+
+# Task ch06.4 - overlap with a subspace, and the Hessian without it
+def subspace_overlap(vectors: Tensor, basis: Tensor) -> Tensor:
+    """Norm-squared overlap of each column of ``vectors`` (n, k) with span(``basis`` (n, m)).
+
+    overlap_i = ||Q^T u_i||^2 / ||u_i||^2 with Q (n, m) an ORTHONORMAL basis of the span
+    (reduced QR of ``basis``): 1 if u_i lies in the span, 0 if orthogonal, and m / n on
+    average for a random direction. Returns (k,) in the dtype of ``vectors``.
+    """
+    # TODO(ch06.4): q, _ = torch.linalg.qr(basis): its columns are neither unit nor orthogonal.
+    raise NotImplementedError("ch06.4: implement subspace_overlap")
+
+
+def projected_top_eigenvalue(
+    hvp: HVP, basis: Tensor, *, dtype: torch.dtype = torch.float32, device: str = "cpu",
+    tol: float = 1e-4,
+) -> float:
+    """Top eigenvalue of (I - QQ^T) H (I - QQ^T), the Hessian with span(basis) projected out.
+
+    Q (n, m) orthonormalizes ``basis`` as in ``subspace_overlap``; call your
+    ``top_eigenpairs`` with k=1 on the projected product. Page: BN 128 -> 115, frozen
+    2246 -> 407, no BN 3486 -> 1324 with the 29-dim mean/variance/skew span removed.
+    """
+    # TODO(ch06.4): project before AND after the HVP: p(v) = v - Q (Q^T v).
+    raise NotImplementedError("ch06.4: implement projected_top_eigenvalue")
+
+
+# Task ch06.5 - frozen batch norm: refresh the statistics, then fix them
+def freeze_bn(model: nn.Module, batches: Batches) -> nn.Module:
+    """A COPY of ``model`` whose batch norms normalize with fixed, freshly measured statistics.
+
+    1. deep-copy the model; 2. reset every batch norm's running statistics and set its
+    momentum to None (a cumulative average); 3. run every batch through the copy in train
+    mode without gradients; 4. restore each momentum and put the copy in EVAL mode, so
+    that its batch norms use these statistics from then on. The Hessian of the copy is the
+    "frozen BN" Hessian of Page's experiment. ``model`` itself is not modified.
+    """
+    # TODO(ch06.5): copy.deepcopy, bn.reset_running_stats(), bn.momentum = None; end with .eval().
+    raise NotImplementedError("ch06.5: implement freeze_bn")
+
+
+# The experiment (provided): uses all five tasks.
+def hessian_outliers(
+    cfg: OutlierConfig, seed: int = 0, *, data=None, device: str = "cpu",
+    progress: bool | None = False,
+) -> dict[str, dict[str, object]]:
+    """Page's experiment on three nets: BN (train mode), frozen BN (eval mode), no BN.
+
+    For each net: the top-k eigenpairs of the Hessian of the loss on a fixed subset, the
+    overlaps of those eigenvectors with the span of the output-mean gradients (C dims) and
+    of the mean/variance/skew gradients (3C dims), and the top eigenvalue with the mean span
+    projected out. ``progress``: draw progress bars (training epochs, then nets).
+    """
+    if data is None:
+        from dlbn.data import load_mnist1d
+
+        data = load_mnist1d(device)
+    nets = train_outlier_nets(cfg, data, seed, device=device, progress=progress)
+    batches = fixed_batches(data.x_train, data.y_train, cfg.hessian_examples,
+                            cfg.hessian_batch_size, seed=seed)
+    nets = {"batch": nets["batch"], "frozen": freeze_bn(nets["batch"], batches),
+            "none": nets["none"]}
+    out: dict[str, dict[str, object]] = {}
+    for name, net in track(nets.items(), "Hessian of 3 nets", total=3, enabled=progress):
+        n = num_params(net)
+
+        def hvp(v: Tensor, net: nn.Module = net) -> Tensor:
+            return hvp_double_backward(net, batches, v)
+
+        vals, vecs = top_eigenpairs(hvp, n, cfg.k, device=device, tol=cfg.tol, seed=seed)
+        means = output_moment_grads(net, batches, 1).cpu().double()
+        all3 = output_moment_grads(net, batches, 3).cpu().double()
+        out[name] = {
+            "eigenvalues": vals,
+            "overlap_mean": subspace_overlap(vecs, means),
+            "overlap_moments": subspace_overlap(vecs, all3),
+            "projected_top": projected_top_eigenvalue(hvp, means, device=device, tol=cfg.tol),
+            "num_params": n,
+            "net": net,
+            "batches": batches,
+            "mean_grads": means,
+        }
+    return out
