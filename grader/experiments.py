@@ -22,9 +22,17 @@ def import_exercises(path: Path) -> Any:
     folder = str(path.parent)
     if folder not in sys.path:
         sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location(f"dlbn_run_{path.parent.name}", path)
+    name = f"dlbn_run_{path.parent.name}"
+    spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    # Registered before it runs, like a normal import: dataclasses (and pickling) look
+    # their module up in sys.modules, which matters with `from __future__ import annotations`.
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)  # type: ignore[union-attr]
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
     return module
 
 
