@@ -205,7 +205,7 @@ def judge_stable(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
 
 SWEEP = [
     match("ch05.3.tiny_sweep", "a 2-LR sweep of a tiny net equals the reference's", probe_sweep,
-          judge=judge_sweep, timeout=30,
+          judge=judge_sweep, timeout=60,
           hint="Seed with cfg.seed and build a NEW model inside the loop, train with "
           "replace(cfg, lr=lr), score with test_accuracy on the test set."),
     api("ch05.3.highest_stable", "highest stable LR on six hand-made sweeps", probe_stable,
@@ -263,7 +263,7 @@ STRESS = [
           hint="The LR grows by factor per EPOCH: lr0 * factor ** (step / steps_per_epoch), "
           "smoothly (no // ), not factor ** step."),
     match("ch05.4.tiny_stress", "a tiny stress test equals the reference's", probe_stress,
-          judge=judge_stress, timeout=30,
+          judge=judge_stress, timeout=60,
           hint="Use schedule='exponential' with lr_factor=factor and lr=lr0; stop when an "
           "epoch's train accuracy is below half the best before it (breakdown_lr = its LR)."),
 ]

@@ -154,16 +154,16 @@ SWEEP_HINT = "Sweep replace(model_cfg, norm='none') and norm='batch' on the same
 
 EXPERIMENTS = [
     prop("ch05.4.bn_outlasts", "stress test: BN breaks down at >= 3x the LR of no BN",
-         probe_stress, judge_stress, timeout=120, hint=STRESS_HINT),
+         probe_stress, judge_stress, timeout=180, hint=STRESS_HINT),
     api("ch05.5.summary", "summary numbers agree with your own runs", probe_summary,
-        judge_summary, timeout=150,
+        judge_summary, timeout=240,
         hint="highest_stable via highest_stable_lr, stable_ratio = BN / no BN, best_acc over "
         "non-diverged runs, acc_at_lowest at min(lrs)."),
     prop("ch05.5.stable_ratio", "BN's highest stable LR is >= 3x no-BN's", probe_summary,
-         judge_ratio, timeout=150, hint=SWEEP_HINT),
+         judge_ratio, timeout=240, hint=SWEEP_HINT),
     prop("ch05.5.best_acc", "BN's best test accuracy beats no-BN's by >= 0.15", probe_summary,
-         judge_best, timeout=150, hint=SWEEP_HINT),
+         judge_best, timeout=240, hint=SWEEP_HINT),
     prop("ch05.5.lowest_lr", "at the lowest LR both nets train (no divergence, acc >= target)",
-         probe_summary, judge_lowest, timeout=150,
+         probe_summary, judge_lowest, timeout=240,
          hint="The lowest LR is safe for both nets; a failure there points at the sweep itself."),
 ]
