@@ -83,6 +83,7 @@ def probe_two_forms(mod: Any, ctx: ProbeContext) -> dict[str, float]:
         for m in a.modules():
             if isinstance(m, nn.BatchNorm1d):
                 m.weight.add_(0.5)
+    expect_tensor(mod.l2_penalty(a, wd), "l2_penalty")  # not started? say so before any work
     b = copy.deepcopy(a)
     opt_a = torch.optim.SGD(a.parameters(), lr=lr, momentum=0.9)
     opt_b = torch.optim.SGD(param_groups(b, wd, decay_norm_and_bias=False), lr=lr, momentum=0.9)
@@ -95,7 +96,7 @@ def probe_two_forms(mod: Any, ctx: ProbeContext) -> dict[str, float]:
             opt.zero_grad()
             loss.backward()
             opt.step()
-    diffs = {n: float((pa - pb).abs().max()) for (n, pa), (_, pb) in
+    diffs = {n: float((pa - pb).detach().abs().max()) for (n, pa), (_, pb) in
              zip(a.named_parameters(), b.named_parameters(), strict=True)}
     worst = max(diffs, key=diffs.get)
     return {"max_diff": diffs[worst], "worst": worst}

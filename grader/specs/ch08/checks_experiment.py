@@ -129,13 +129,13 @@ CHECKS = (
           hint="Pass the variant's loss_fn to train(); curves from eval_epoch, train_eval_acc and "
           "test_acc; measure() after training with batch_size=cfg.batch_size."),
     prop("ch08.4.bn_fits_fastest", "batch norm fits the 128-example subset first and furthest",
-         lambda mod, ctx: experiment(mod, ctx), judge_bn_fits, timeout=150.0,
+         lambda mod, ctx: experiment(mod, ctx), judge_bn_fits, timeout=300.0,
          hint="All variants use the same lr, epochs and init seed; only the batchnorm variant has "
          "norm='batch'."),
     prop("ch08.4.gaps", "every variant's gap is measured (train - val) and shows overfitting",
-         lambda mod, ctx: experiment(mod, ctx), judge_gaps, timeout=150.0,
+         lambda mod, ctx: experiment(mod, ctx), judge_gaps, timeout=300.0,
          hint="gap = train_acc - val_acc, both in eval mode on the same trained model."),
     prop("ch08.4.train_vs_eval_mode", "train-mode accuracy: same for the baseline, lower with "
-         "dropout", lambda mod, ctx: experiment(mod, ctx), judge_modes, timeout=150.0,
+         "dropout", lambda mod, ctx: experiment(mod, ctx), judge_modes, timeout=300.0,
          hint="measure() takes val_acc_train_mode with accuracy(..., train_mode=True)."),
 )
