@@ -137,6 +137,8 @@ def probe_bad_groups(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
         mod.group_norm(x, 4)
     except ValueError as exc:
         return {"raised": "ValueError", "message": str(exc)}
+    except NotImplementedError:
+        raise  # not started
     except Exception as exc:  # noqa: BLE001 - report what was raised instead
         return {"raised": type(exc).__name__, "message": str(exc)}
     return {"raised": None, "message": ""}
