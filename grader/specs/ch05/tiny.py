@@ -14,6 +14,14 @@ from typing import Any
 TINY_SWEEP_LRS = (0.3, 0.003)  # descending: a net reused from the first LR scores far higher
 
 
+def single_thread() -> None:
+    """Train on one thread: these nets are too small to gain from two, and on a busy machine
+    a second OpenMP thread that waits for a descheduled partner slows training tenfold."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @functools.lru_cache(maxsize=4)
 def _mnist1d(device: str) -> Any:
     from dlbn.data import load_mnist1d
@@ -35,6 +43,7 @@ def tiny_model(norm: str, depth: int = 4, width: int = 8) -> Any:
 
 
 def tiny_data(device: str) -> Any:
+    single_thread()
     return subset(device, 256, 200)
 
 
@@ -68,6 +77,8 @@ STRESS_LR0, STRESS_FACTOR, STRESS_EPOCHS = 0.01, 2.0, 12  # LR 0.01 * 2 ** epoch
 
 def grade_configs(seed: int, device: str) -> dict[str, Any]:
     from dlbn.models import ModelConfig
+
+    single_thread()
     from dlbn.train import TrainConfig
 
     return {
