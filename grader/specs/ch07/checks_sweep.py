@@ -3,7 +3,7 @@
 The protocol check runs ``train_with_norm`` on a micro net; the property checks run the
 learner's own sweep, BN and GN at batch 2 and 32 on a tiny grading config (``GRADING``), and
 check Wu & He's claims on it. The four runs are made once per process and shared by the four
-property checks. Margins: worst of seeds 0, 1, 2 (measured numbers in ``MEASURED``).
+property checks. Margins: below the worst of seeds 0, 1, 2 (numbers in the comments).
 """
 
 from __future__ import annotations
@@ -18,12 +18,16 @@ from grader.specs.helpers import all_true, api, prop
 GRADING = {"depth": 4, "width": 16, "num_groups": 4, "epochs": 5, "base_lr": 0.2,
            "base_batch": 32, "warmup_epochs": 1.0, "n_train": 2000, "n_test": 1000}
 SMALL, LARGE = 2, 32
-# test accuracy per seed at GRADING, seeds 0 / 1 / 2 (filled from measurements)
-MEASURED: dict[str, tuple[float, ...]] = {}
-BN_DROP = 0.05  # BN at B=2 must be at least this far below BN at B=32
-GN_BAND = 0.05  # |GN(2) - GN(32)| at most this
-GN_OVER_BN = 0.03  # GN(2) - BN(2) at least this
-BN_SLACK = 0.02  # BN(32) >= GN(32) - this
+# Test accuracy at GRADING, seeds 0 / 1 / 2 (measured with the reference; README has more):
+#   BN  B=32 0.919 / 0.942 / 0.942    B=2 0.878 / 0.930 / 0.895   (drop 0.041 / 0.012 / 0.047)
+#   GN  B=32 0.874 / 0.856 / 0.661    B=2 0.906 / 0.899 / 0.905
+# "GN beats BN at batch 2" (+0.028 / -0.031 / +0.010) and "GN within a small band"
+# (0.032 / 0.043 / 0.244: seed 2's batch-32 GN run is poor) do NOT hold on every seed at this
+# scale, so the grader checks the versions that do, with margins below the worst seed:
+BN_DROP = 0.005  # BN(32) - BN(2) >= this             (worst seed 0.012)
+GN_NO_LOSS = 0.03  # GN(2) >= GN(32) - this              (worst seed: GN(2) 0.032 above)
+MORE_LOSS = 0.03  # BN's loss 32 -> 2 minus GN's >= this (worst seed 0.055)
+BN_SLACK = 0.0  # BN(32) >= GN(32) - this              (worst seed 0.045 above)
 
 _SWEEP: dict[tuple[int, str, int], dict[str, Any]] = {}
 
@@ -102,25 +106,26 @@ def judge_protocol(got: dict[Any, Any], expected: Any, ctx: Any) -> Verdict:
     return Verdict.ok()
 
 
-TIMEOUT = 240.0  # the four runs take ~20 s unloaded (1 thread); 3x room under load
+TIMEOUT = 600.0  # the four runs: ~75 s of CPU measured on a loaded machine (see README)
 SWEEP = [
     api("ch07.4.protocol", "linear LR scaling, equal epochs, seeded, dict of results",
         probe_protocol, judge_protocol, timeout=60.0,
         hint="lr = cfg.base_lr * batch_size / cfg.base_batch; epochs=cfg.epochs whatever the "
         "batch size; torch.manual_seed(seed) before build_net."),
-    prop("ch07.4.bn_small_batch", "BN at batch 2 is clearly below BN at batch 32", sweep,
+    prop("ch07.4.bn_small_batch", "BN at batch 2 is below BN at batch 32", sweep,
          claim(lambda a: a["batch_2"] <= a["batch_32"] - BN_DROP,
                f"expected BN at batch 2 at least {BN_DROP:g} below BN at batch 32"),
-         hint="Check train_with_norm's protocol: equal epochs, linearly scaled LR.",
-         timeout=TIMEOUT),
-    prop("ch07.4.gn_flat", "GN stays within a small band from batch 2 to 32", sweep,
-         claim(lambda a: abs(a["group_2"] - a["group_32"]) <= GN_BAND,
-               f"expected GN's accuracy at batch 2 and 32 within {GN_BAND:g}"),
+         hint="make_norm_layer('batch', ...) must be torch's BatchNorm1d, and train_with_norm "
+         "must follow the protocol (equal epochs, LR scaled linearly).", timeout=TIMEOUT),
+    prop("ch07.4.gn_no_loss", "GN loses nothing going from batch 32 to batch 2", sweep,
+         claim(lambda a: a["group_2"] >= a["group_32"] - GN_NO_LOSS,
+               f"expected GN at batch 2 no more than {GN_NO_LOSS:g} below GN at batch 32"),
          hint="Group norm must use per-example statistics only (see ch07.1.per_example).",
          timeout=TIMEOUT),
-    prop("ch07.4.gn_beats_bn", "at batch 2, GN beats BN", sweep,
-         claim(lambda a: a["group_2"] >= a["batch_2"] + GN_OVER_BN,
-               f"expected GN at least {GN_OVER_BN:g} above BN at batch 2"),
+    prop("ch07.4.bn_loses_more", "from batch 32 to 2, BN loses more accuracy than GN", sweep,
+         claim(lambda a: (a["batch_32"] - a["batch_2"]) - (a["group_32"] - a["group_2"])
+               >= MORE_LOSS, f"expected BN's loss from batch 32 to 2 to exceed GN's by "
+               f"{MORE_LOSS:g}"),
          hint="make_norm_layer('group', ...) must return your GroupNorm with num_groups groups.",
          timeout=TIMEOUT),
     prop("ch07.4.bn_at_32", "at batch 32, BN is at least as good as GN", sweep,

@@ -90,9 +90,17 @@ def job_result(module: Any, cfg: Any, job: tuple[Any, ...], data: Any, device: s
     return out
 
 
-def all_jobs(cfg: Any, seeds: list[int]) -> list[tuple[Any, ...]]:
+def grid(scale: str) -> dict[str, tuple[int, ...]]:
+    """Batch sizes per norm: all of them for BN and GN (Wu & He Fig. 1); LN and IN only at
+    32 at small scale (their Table 1), since each batch-2 run costs 16x a batch-32 run."""
+    if scale == "paper":
+        return {kind: BATCH_SIZES for kind in KINDS}
+    return {"batch": BATCH_SIZES, "group": BATCH_SIZES, "layer": (32,), "instance": (32,)}
+
+
+def all_jobs(cfg: Any, seeds: list[int], scale: str = "small") -> list[tuple[Any, ...]]:
     groups = [g for g in (1, 2, 4, 8, 16, 32, 64) if cfg.width % g == 0]
-    jobs = [("sweep", kind, bs, s) for s in seeds for kind in KINDS for bs in BATCH_SIZES]
+    jobs = [("sweep", k, bs, s) for s in seeds for k, sizes in grid(scale).items() for bs in sizes]
     return jobs + [("ablation", g, ABLATION_BATCH, s) for s in seeds for g in groups]
 
 
@@ -114,17 +122,18 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
     groups = [g for g in (1, 2, 4, 8, 16, 32, 64) if cfg.width % g == 0]
     acc: dict[tuple[Any, ...], float] = {}
     gaps: dict[int, dict[str, float]] = {}
-    for job in track(all_jobs(cfg, seeds), "ch07 runs"):
+    sizes = grid(scale)
+    for job in track(all_jobs(cfg, seeds, scale), "ch07 runs"):
         r = job_result(module, cfg, job, data, device, out_dir / ".cache")
         acc[job] = r["test_acc"]
         if "gap" in r:
             gaps[job[3]] = r["gap"]
 
     numbers: dict[str, Any] = {"config": str(cfg), "seeds": str(seeds)}
-    err = {k: [100 * (1 - mean([acc[("sweep", k, b, s)] for s in seeds])) for b in BATCH_SIZES]
+    err = {k: [100 * (1 - mean([acc[("sweep", k, b, s)] for s in seeds])) for b in sizes[k]]
            for k in KINDS}
     for k in KINDS:
-        for b in BATCH_SIZES:
+        for b in sizes[k]:
             per_seed = [acc[("sweep", k, b, s)] for s in seeds]
             numbers[f"{LABELS[k]} B={b} test acc per seed"] = " / ".join(
                 f"{a:.3f}" for a in per_seed)
@@ -139,7 +148,8 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for k, marker in zip(KINDS, "osD^", strict=True):
-        ax.plot(BATCH_SIZES, err[k], marker=marker, label=LABELS[k])
+        ax.plot(sizes[k], err[k], marker=marker, label=LABELS[k], ls="-" if len(sizes[k]) > 1
+                else "none", ms=6 if len(sizes[k]) > 1 else 8)
     ax.set_xscale("log", base=2)
     ax.set_xticks(BATCH_SIZES, [str(b) for b in BATCH_SIZES])
     ax.invert_xaxis()  # Wu & He Fig. 1: batch size shrinking to the right
