@@ -12,6 +12,7 @@ from typing import Any
 from grader.lazy import torch
 from grader.model import Verdict
 from grader.probing import ProbeContext, ProbeFailure
+from grader.specs.ch03.checks_noise import one_thread
 from grader.specs.helpers import api, match, prop
 
 
@@ -21,6 +22,7 @@ def _net(mod: Any, ctx: ProbeContext, kind: str) -> tuple[Any, Any, Any, Any]:
 
     from dlbn.models import ModelConfig
 
+    one_thread()
     torch.manual_seed(ctx.seed)
     net = mod.build_net(kind, ModelConfig(depth=4, width=8)).double().to(ctx.device)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-3)
@@ -85,6 +87,7 @@ def judge_restored(got: dict[str, dict[str, float]], expected: Any, ctx: Any) ->
 def _splits(ctx: ProbeContext, n: int) -> Any:
     from dlbn.data import Splits, load_mnist1d
 
+    one_thread()
     d = load_mnist1d(ctx.device)
     return Splits("mnist1d", d.x_train[:n], d.y_train[:n], d.x_test[:100], d.y_test[:100])
 
@@ -108,8 +111,15 @@ def probe_loop(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
 def loop_judge(got: Any, expected: Any, ctx: Any) -> Verdict:
     from grader.compare import compare
 
-    # float32 training: allow for summation order, not for a different trajectory
-    return compare(got, expected, "", atol=1e-4, rtol=1e-3)
+    # float32 training: allow for summation order, not for a different trajectory; ICS is
+    # a difference of two gradients, so its relative error is larger than the weights'
+    ics = ("l2", "cos", "grad_norm")
+    verdict = compare({k: v for k, v in got.items() if k not in ics},
+                      {k: v for k, v in expected.items() if k not in ics}, "", atol=1e-4, rtol=1e-3)
+    if not verdict.passed:
+        return verdict
+    return compare({k: got[k] for k in ics}, {k: expected[k] for k in ics}, "",
+                   atol=1e-4, rtol=1e-2)
 
 
 ICS_LR = 0.05  # a learning rate at which both nets train

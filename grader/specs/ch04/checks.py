@@ -19,12 +19,20 @@ from grader.specs.helpers import api, match, prop
 STEPS = (1e-3, 0.03, 0.3, 1.0)
 
 
+def one_thread() -> None:
+    """Small nets run as fast on one thread, and the learner's and the reference's processes
+    then sum in the same order (float32 training trajectories match), however many threads
+    the engine gives the process; several threads on a busy machine also stall each other."""
+    torch.set_num_threads(1)
+
+
 def _net(ctx: ProbeContext, kind: str, double: bool = True) -> tuple[Any, Any, Any]:
     """A small conv net (3 blocks, width 8) of ``kind`` and a batch; grads and odd modes set."""
     import torch.nn.functional as F
 
     from dlbn.models import ModelConfig, build_model
 
+    one_thread()
     torch.manual_seed(ctx.seed)
     net = build_model(ModelConfig(depth=3, width=8, norm="none" if kind == "standard" else "batch"))
     dtype = torch.float64 if double else torch.float32
@@ -107,6 +115,7 @@ def probe_bjorck(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
     from dlbn.data import load_mnist1d
     from dlbn.resnet import preact_resnet
 
+    one_thread()
     d = load_mnist1d(ctx.device)
     out: dict[str, Any] = {}
     for kind, norm in (("standard", "none"), ("batch", "batch")):
@@ -139,6 +148,7 @@ def probe_smoother(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
     from dlbn.models import ModelConfig
     from dlbn.train import TrainConfig
 
+    one_thread()
     d = load_mnist1d(ctx.device)
     data = Splits("mnist1d", d.x_train[:1000], d.y_train[:1000], d.x_test[:10], d.y_test[:10])
     cfg = TrainConfig(epochs=2, batch_size=32, lr=SMOOTH_LR, seed=ctx.seed)
@@ -170,6 +180,7 @@ def probe_loop(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
     from dlbn.models import ModelConfig
     from dlbn.train import TrainConfig
 
+    one_thread()
     d = load_mnist1d(ctx.device)
     data = Splits("mnist1d", d.x_train[:160], d.y_train[:160], d.x_test[:10], d.y_test[:10])
     cfg = TrainConfig(epochs=2, batch_size=32, lr=0.05, seed=ctx.seed, weight_decay=1e-4)
@@ -186,7 +197,16 @@ def probe_loop(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
 def loop_judge(got: Any, expected: Any, ctx: Any) -> Verdict:
     from grader.compare import compare
 
-    return compare(got, expected, "", atol=1e-4, rtol=1e-3)  # float32 training
+    # float32 training: allow for summation order, not for a different trajectory; the
+    # measures are differences (of losses, of gradients), so their relative error is larger
+    measures = ("loss_range", "max_grad_change", "beta")
+    verdict = compare({k: v for k, v in got.items() if k not in measures},
+                      {k: v for k, v in expected.items() if k not in measures}, "",
+                      atol=1e-4, rtol=1e-3)
+    if not verdict.passed:
+        return verdict
+    return compare({k: got[k] for k in measures}, {k: expected[k] for k in measures}, "",
+                   atol=1e-4, rtol=1e-2)
 
 
 CHECKS = (
