@@ -46,8 +46,11 @@ def resolve_device(device: str) -> str:
     raise UsageError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
 
 
-def _threads(parallel: int) -> int:
-    return max(1, (os.cpu_count() or 1) // parallel)
+def _threads() -> int:
+    """One intra-op thread per child: the learner and reference children run side by side,
+    oversubscribed cores slow torch down many times over, and one thread keeps float32
+    reductions (and so training trajectories) identical in both processes."""
+    return 1
 
 
 def reference_outputs(
@@ -63,7 +66,7 @@ def reference_outputs(
         device=device,
         seed=seed,
         scale=scale,
-        threads=_threads(2),
+        threads=_threads(),
         memory_limit=0,
         env=child_env(root),
     )
@@ -188,7 +191,7 @@ def grade(
         device=device,
         seed=seed,
         scale=scale,
-        threads=_threads(2 if thread else 1),
+        threads=_threads(),
         memory_limit=memory_limit,
         env=child_env(root_path),
         on_start=(lambda cid: on_start(by_id[cid])) if on_start else None,
