@@ -9,7 +9,6 @@ can never touch the expected outputs. Judges run here, in the parent.
 from __future__ import annotations
 
 import io
-import os
 import threading
 import time
 from collections.abc import Callable
