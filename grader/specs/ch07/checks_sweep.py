@@ -79,15 +79,15 @@ def probe_protocol(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
             raise ProbeFailure(f"train_with_norm's dict lacks {', '.join(sorted(missing))}")
         again = mod.train_with_norm("group", bs, cfg, seed=ctx.seed, data=data, device=ctx.device)
         norms = [type(b.norm).__name__ for b in r["model"].blocks]
-        out[bs] = {"lr": float(r["lr"]), "steps": int(r["steps"]), "norms": norms,
+        out[f"batch_{bs}"] = {"lr": float(r["lr"]), "steps": int(r["steps"]), "norms": norms,
                    "repeatable": float(r["test_acc"]) == float(again["test_acc"]),
                    "acc_in_range": 0.0 <= float(r["test_acc"]) <= 1.0}
     return out
 
 
-def judge_protocol(got: dict[Any, Any], expected: Any, ctx: Any) -> Verdict:
+def judge_protocol(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
     for bs, steps in ((4, 32), (32, 4)):
-        r = got[bs]
+        r = got[f"batch_{bs}"]
         lr = 0.05 * bs / 16
         if abs(r["lr"] - lr) > 1e-9:
             return Verdict.fail(f"batch {bs}, base_lr 0.05 at base_batch 16: lr {r['lr']:g}, "
