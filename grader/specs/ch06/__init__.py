@@ -75,9 +75,10 @@ MUTANTS = (
         ("ch06.4.",),
     ),
     Mutant(
-        "project_once",
-        "the projected operator projects only after the HVP",
-        (("lambda v: project(hvp(project(v)))", "lambda v: project(hvp(v))"),),
+        "projector_without_qr",
+        "the projection uses unit-norm but non-orthogonal basis columns, so P is no projector",
+        (("    q, _ = torch.linalg.qr(basis.to(device=device, dtype=dtype))\n",
+          "    q = basis.to(device=device, dtype=dtype)\n    q = q / q.norm(dim=0)\n"),),
         ("ch06.4.projected",),
     ),
     Mutant(
