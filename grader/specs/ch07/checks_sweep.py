@@ -106,7 +106,7 @@ def judge_protocol(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
     return Verdict.ok()
 
 
-TIMEOUT = 600.0  # the four runs: ~75 s of CPU measured on a loaded machine (see README)
+TIMEOUT = 600.0  # the four runs: ~30 s of CPU; minutes of wall time on a busy machine
 SWEEP = [
     api("ch07.4.protocol", "linear LR scaling, equal epochs, seeded, dict of results",
         probe_protocol, judge_protocol, timeout=60.0,
