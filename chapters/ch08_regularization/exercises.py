@@ -21,14 +21,14 @@ Decay applies to conv and linear weights only, never to biases or to batch norm'
 
 # No `from __future__ import annotations`: dataclasses here must also work when this file is
 # imported by path without a sys.modules entry (as `dlbn run` does).
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, replace  # noqa: F401 - the starter needs them for your code
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: F401
 from torch import Tensor, nn
 
-from dlbn.models import ModelConfig, build_model
-from dlbn.train import LossFn, TrainConfig, TrainResult, train
+from dlbn.models import ModelConfig, build_model  # noqa: F401
+from dlbn.train import LossFn, TrainConfig, TrainResult, train  # noqa: F401
 
 VARIANTS = ("baseline", "l2", "weight_decay", "dropout", "batchnorm")
 # data set -> (dims, in_channels, num_classes) of the net that reads it
@@ -130,7 +130,7 @@ def make_variant(name: str, cfg: GapConfig, seed: int, device: str = "cpu") -> V
     Call ``torch.manual_seed(seed)`` right before ``build_model`` so that every variant with
     the same seed starts from the same weights. Raises ValueError for an unknown name.
     """
-    # TODO(ch08.2): build the two base configs, then dataclasses.replace(...) the one field that changes.
+    # TODO(ch08.2): build the two base configs, then replace(...) the one field that changes.
     raise NotImplementedError("ch08.2: implement make_variant")
 
 
@@ -199,7 +199,7 @@ def run_variant(
     return its curves (the result's ``eval_epoch``, ``train_eval_acc``, ``test_acc``), its
     final :func:`measure` (slices of ``cfg.batch_size``) and whether it diverged.
     """
-    # TODO(ch08.4): v = make_variant(...); result = train(v.model, data, v.train_config, loss_fn=...).
+    # TODO(ch08.4): v = make_variant(...); train(v.model, data, v.train_config, loss_fn=...).
     raise NotImplementedError("ch08.4: implement run_variant")
 
 

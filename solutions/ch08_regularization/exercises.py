@@ -21,14 +21,14 @@ Decay applies to conv and linear weights only, never to biases or to batch norm'
 
 # No `from __future__ import annotations`: dataclasses here must also work when this file is
 # imported by path without a sys.modules entry (as `dlbn run` does).
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, replace  # noqa: F401 - the starter needs them for your code
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as F  # noqa: F401
 from torch import Tensor, nn
 
-from dlbn.models import ModelConfig, build_model
-from dlbn.train import LossFn, TrainConfig, TrainResult, train
+from dlbn.models import ModelConfig, build_model  # noqa: F401
+from dlbn.train import LossFn, TrainConfig, TrainResult, train  # noqa: F401
 
 VARIANTS = ("baseline", "l2", "weight_decay", "dropout", "batchnorm")
 # data set -> (dims, in_channels, num_classes) of the net that reads it
@@ -138,7 +138,7 @@ def make_variant(name: str, cfg: GapConfig, seed: int, device: str = "cpu") -> V
     the same seed starts from the same weights. Raises ValueError for an unknown name.
     """
     # BEGIN SOLUTION ch08.2
-    # HINT: build the two base configs, then dataclasses.replace(...) the one field that changes.
+    # HINT: build the two base configs, then replace(...) the one field that changes.
     if name not in VARIANTS:
         raise ValueError(f"unknown variant {name!r}; valid: {', '.join(VARIANTS)}")
     dims, in_channels, num_classes = DATASETS[cfg.dataset]
@@ -250,7 +250,7 @@ def run_variant(
     final :func:`measure` (slices of ``cfg.batch_size``) and whether it diverged.
     """
     # BEGIN SOLUTION ch08.4
-    # HINT: v = make_variant(...); result = train(v.model, data, v.train_config, loss_fn=...).
+    # HINT: v = make_variant(...); train(v.model, data, v.train_config, loss_fn=...).
     v = make_variant(name, cfg, seed, device)
     result: TrainResult = train(v.model, data, v.train_config, loss_fn=v.loss_fn,
                                 progress=progress)
