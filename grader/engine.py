@@ -53,7 +53,13 @@ def _threads() -> int:
 
 
 def reference_outputs(
-    chapter: Chapter, root: Path, checks: tuple[Check, ...], device: str, seed: int, scale: str
+    chapter: Chapter,
+    root: Path,
+    checks: tuple[Check, ...],
+    device: str,
+    seed: int,
+    scale: str,
+    stop: threading.Event | None = None,
 ) -> RunOutcome:
     """Expected outputs of the match checks, from the reference solution in its own process."""
     return run_checks(
@@ -68,6 +74,7 @@ def reference_outputs(
         threads=_threads(),
         memory_limit=0,
         env=child_env(root),
+        stop=stop,
     )
 
 
@@ -173,10 +180,11 @@ def grade(
 
     box: dict[str, RunOutcome] = {}
     thread = None
+    stop = threading.Event()
     if reference is None and any(c.needs_reference for c in checks):
 
         def work() -> None:
-            box["ref"] = reference_outputs(chapter, root_path, checks, device, seed, scale)
+            box["ref"] = reference_outputs(chapter, root_path, checks, device, seed, scale, stop)
 
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
@@ -196,6 +204,11 @@ def grade(
         on_start=(lambda cid: on_start(by_id[cid])) if on_start else None,
     )
     if thread is not None:
+        if not any(
+            c.needs_reference and learner.results.get(c.id, RawResult("error")).status == "ok"
+            for c in checks
+        ):
+            stop.set()  # nothing to compare (e.g. an untouched starter): don't wait
         thread.join()
         reference = box.get("ref")
     results = []

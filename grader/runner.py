@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,6 +52,10 @@ class RunOutcome:
     import_error: str = ""
 
 
+class Cancelled(Exception):
+    """The parent no longer needs this run (e.g. the reference, for a not-started file)."""
+
+
 class _Child:
     def __init__(self, job: dict[str, Any]) -> None:
         read_fd, write_fd = os.pipe()
@@ -74,10 +79,13 @@ class _Child:
         self.fd = read_fd
         self.buffer = b""
 
-    def read(self, timeout: float) -> dict[str, Any] | None:
-        """The next frame, or None on timeout; raises EOFError when the child is gone."""
+    def read(self, timeout: float, stop: threading.Event | None = None) -> dict[str, Any] | None:
+        """The next frame, or None on timeout; raises EOFError when the child is gone and
+        Cancelled when ``stop`` is set."""
         deadline = time.monotonic() + timeout
         while True:
+            if stop is not None and stop.is_set():
+                raise Cancelled
             if len(self.buffer) >= 8:
                 (size,) = struct.unpack("<Q", self.buffer[:8])
                 if len(self.buffer) >= 8 + size:
@@ -87,7 +95,8 @@ class _Child:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            ready, _, _ = select.select([self.fd], [], [], left)
+            wait = min(left, 0.2) if stop is not None else left
+            ready, _, _ = select.select([self.fd], [], [], wait)
             if ready:
                 chunk = os.read(self.fd, 1 << 20)
                 if not chunk:
@@ -136,10 +145,14 @@ def run_checks(
     threads: int = 1,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     env: dict[str, str] | None = None,
+    stop: threading.Event | None = None,
     on_start: Callable[[str], None] | None = None,
     on_result: Callable[[str, RawResult], None] | None = None,
 ) -> RunOutcome:
-    """Run probes for ``check_ids`` on the module at ``path``; never raises for learner faults."""
+    """Run probes for ``check_ids`` on the module at ``path``; never raises for learner faults.
+
+    Setting ``stop`` ends the run early; the results so far are returned.
+    """
     pending = list(check_ids)
     outcome = RunOutcome()
     scale_t = timeout_scale()
@@ -164,7 +177,7 @@ def run_checks(
         child = _Child({**job, "checks": pending})
         try:
             try:
-                frame = child.read(STARTUP_SECONDS * max(1.0, scale_t))
+                frame = child.read(STARTUP_SECONDS * max(1.0, scale_t), stop)
             except EOFError:
                 frame = {"type": "died"}
             if frame is None or frame["type"] in ("import_error", "died"):
@@ -181,14 +194,14 @@ def run_checks(
             while pending:
                 check_id = pending[0]
                 try:
-                    frame = child.read(30.0 * max(1.0, scale_t))  # "start" comes at once
+                    frame = child.read(30.0 * max(1.0, scale_t), stop)  # "start" comes at once
                     if frame is None or frame.get("type") != "start":
                         raise EOFError
                     if on_start:
                         on_start(check_id)
                     limit = timeouts.get(check_id, 20.0) * scale_t
                     started = time.monotonic()
-                    frame = child.read(limit)
+                    frame = child.read(limit, stop)
                 except EOFError:
                     status, message = _death_message(child)
                     pending.pop(0)
@@ -227,6 +240,8 @@ def run_checks(
                         stdout=frame.get("stdout", ""),
                     ),
                 )
+        except Cancelled:
+            return outcome
         finally:
             child.kill()
     return outcome
