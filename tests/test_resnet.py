@@ -26,9 +26,9 @@ def test_shapes_2d() -> None:
 def test_he_init_and_biases() -> None:
     torch.manual_seed(0)
     net = preact_resnet(2, width=64, norm="none")
-    w = net.blocks[0].conv1.weight  # (64, 64, 3): fan_in 192
+    w = net.blocks[0].conv1.weight.detach()  # (64, 64, 3): fan_in 192
     assert abs(float(w.std()) / math.sqrt(2 / 192) - 1) < 0.05
-    assert net.blocks[0].conv1.bias is not None and float(net.blocks[0].conv1.bias.abs().sum()) == 0
+    assert net.blocks[0].conv1.bias is not None and float(net.blocks[0].conv1.bias.detach().abs().sum()) == 0
     assert preact_resnet(1, width=8, norm="batch").blocks[0].conv1.bias is None
 
 
