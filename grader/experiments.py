@@ -1,6 +1,7 @@
 """`dlbn run`: a chapter's experiments on the learner's code (or the reference), in-process.
 
-A chapter's ``run(module, out_dir, *, device, seed, scale) -> dict`` draws its figures into
+A chapter's ``run`` names a function ``(module, out_dir, *, device, seed, scale) -> dict``
+(as "package.module:function") that draws its figures into
 ``out_dir`` and returns ``{"figures": [paths], "numbers": {name: value}}``; this module
 imports the exercises, calls it, saves ``results.json`` beside the figures and prints them.
 """
@@ -53,6 +54,8 @@ def run_chapter(
         out.print(f"[yellow]{chapter.id} has no experiments to run yet.[/]")
         return 1
     device = resolve_device(device)
+    module_name, _, function = chapter.run.partition(":")
+    draw = getattr(importlib.import_module(module_name), function)
     try:
         module = import_exercises(source)
     except Exception as exc:  # noqa: BLE001 - show the learner a short message
@@ -61,7 +64,7 @@ def run_chapter(
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
-        result = chapter.run(module, out_dir, device=device, seed=seed, scale=scale)
+        result = draw(module, out_dir, device=device, seed=seed, scale=scale)
     except NotImplementedError as exc:
         out.print(
             f"[yellow]Not finished yet: {exc}.[/] Complete that task (check it with "

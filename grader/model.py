@@ -97,7 +97,8 @@ class Chapter:
     checks: tuple[Check, ...]
     mutants: tuple[Mutant, ...] = ()
     forbidden: tuple[str, ...] = ()  # dotted torch functions whose calls probes may count
-    run: Callable[..., Any] | None = None  # `dlbn run`: redraw the figures
+    # `dlbn run`: "package.module:function" drawing the figures, imported only when used
+    run: str | None = None
     spec_module: str = ""
 
     @property

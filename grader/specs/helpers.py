@@ -9,6 +9,11 @@ from grader.compare import judge_match
 from grader.model import Check, Kind, Verdict
 
 
+def _check(kind: Kind, id: str, title: str, probe: Callable[..., Any], **kw: Any) -> Check:
+    """The task number comes from the id: ``ch01.2.grad_2d`` belongs to task 2."""
+    return Check(id=id, task=int(id.split(".")[1]), title=title, kind=kind, probe=probe, **kw)
+
+
 def match(
     id: str,
     title: str,
@@ -21,12 +26,11 @@ def match(
     judge: Callable[..., Verdict] = judge_match,
 ) -> Check:
     """A check whose learner output must equal the oracle's (default: the reference's)."""
-    return Check(
-        id=id,
-        task=int(id.split(".")[1]),
-        title=title,
-        kind=Kind.MATCH,
-        probe=probe,
+    return _check(
+        Kind.MATCH,
+        id,
+        title,
+        probe,
         judge=judge,
         points=points,
         hint=hint,
@@ -45,16 +49,9 @@ def api(
     points: float = 1.0,
     timeout: float = 20.0,
 ) -> Check:
-    return Check(
-        id=id,
-        task=int(id.split(".")[1]),
-        title=title,
-        kind=Kind.API,
-        probe=probe,
-        judge=judge,
-        points=points,
-        hint=hint,
-        timeout=timeout,
+    """An api check: shapes, dtype, device, inputs untouched, mode restored, from scratch."""
+    return _check(
+        Kind.API, id, title, probe, judge=judge, points=points, hint=hint, timeout=timeout
     )
 
 
@@ -69,16 +66,8 @@ def prop(
     timeout: float = 60.0,
 ) -> Check:
     """A property check: the learner's own measurement must show the phenomenon."""
-    return Check(
-        id=id,
-        task=int(id.split(".")[1]),
-        title=title,
-        kind=Kind.PROPERTY,
-        probe=probe,
-        judge=judge,
-        points=points,
-        hint=hint,
-        timeout=timeout,
+    return _check(
+        Kind.PROPERTY, id, title, probe, judge=judge, points=points, hint=hint, timeout=timeout
     )
 
 

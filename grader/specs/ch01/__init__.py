@@ -3,13 +3,6 @@
 from grader.model import Chapter, Mutant
 from grader.specs.ch01.checks import CHECKS, FORBIDDEN
 
-
-def run(*args, **kwargs):
-    from grader.specs.ch01.figures import run as draw
-
-    return draw(*args, **kwargs)
-
-
 MUTANTS = (
     Mutant(
         "biased_running_var",
@@ -147,6 +140,6 @@ CHAPTER = Chapter(
     checks=CHECKS,
     mutants=MUTANTS,
     forbidden=FORBIDDEN,
-    run=run,
+    run=f"{__name__}.figures:run",  # imported only by `dlbn run`
     spec_module=__name__,
 )

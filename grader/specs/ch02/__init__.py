@@ -4,13 +4,6 @@ from grader.model import Chapter, Mutant
 from grader.specs.ch02.checks import CHECKS_1_3
 from grader.specs.ch02.checks_grad import CHECKS_4_5
 
-
-def run(*args, **kwargs):
-    from grader.specs.ch02.figures import run as draw
-
-    return draw(*args, **kwargs)
-
-
 MUTANTS = (
     Mutant(
         "std_forgets_positions",
@@ -140,6 +133,6 @@ CHAPTER = Chapter(
     checks=(*CHECKS_1_3, *CHECKS_4_5),
     mutants=MUTANTS,
     forbidden=(),
-    run=run,
+    run=f"{__name__}.figures:run",  # imported only by `dlbn run`
     spec_module=__name__,
 )

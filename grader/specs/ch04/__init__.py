@@ -3,13 +3,6 @@
 from grader.model import Chapter, Mutant
 from grader.specs.ch04.checks import CHECKS
 
-
-def run(*args, **kwargs):
-    from grader.specs.ch04.figures import run as draw
-
-    return draw(*args, **kwargs)
-
-
 MUTANTS = (
     Mutant(
         "step_wrong_sign",
@@ -85,6 +78,6 @@ CHAPTER = Chapter(
            3: "the measures over training (Santurkar Fig. 4)"},
     checks=CHECKS,
     mutants=MUTANTS,
-    run=run,
+    run=f"{__name__}.figures:run",  # imported only by `dlbn run`
     spec_module=__name__,
 )

@@ -5,13 +5,6 @@ from grader.specs.ch05.checks import CHECKS
 from grader.specs.ch05.experiments import EXPERIMENTS
 from grader.specs.ch05.mutants import MUTANTS
 
-
-def run(*args, **kwargs):
-    from grader.specs.ch05.figures import run as draw
-
-    return draw(*args, **kwargs)
-
-
 CHAPTER = Chapter(
     id="ch05",
     slug="ch05_learning_rate",
@@ -25,6 +18,6 @@ CHAPTER = Chapter(
     },
     checks=(*CHECKS, *EXPERIMENTS),
     mutants=MUTANTS,
-    run=run,
+    run=f"{__name__}.figures:run",  # imported only by `dlbn run`
     spec_module=__name__,
 )

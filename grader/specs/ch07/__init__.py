@@ -5,13 +5,6 @@ from grader.specs.ch07.checks_factory import FACTORY
 from grader.specs.ch07.checks_norm import FORBIDDEN, FUNCTION, MODULE
 from grader.specs.ch07.checks_sweep import SWEEP
 
-
-def run(*args, **kwargs):
-    from grader.specs.ch07.figures import run as draw
-
-    return draw(*args, **kwargs)
-
-
 GROUPS = "    xg = x.reshape(N, num_groups, -1)  # (N, G, m): contiguous channels, then space"
 MUTANTS = (
     Mutant(
@@ -136,6 +129,6 @@ CHAPTER = Chapter(
     checks=(*FUNCTION, *MODULE, *FACTORY, *SWEEP),
     mutants=MUTANTS,
     forbidden=FORBIDDEN,
-    run=run,
+    run=f"{__name__}.figures:run",  # imported only by `dlbn run`
     spec_module=__name__,
 )

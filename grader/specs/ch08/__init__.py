@@ -5,13 +5,6 @@ from grader.specs.ch08.checks_decay import CHECKS as DECAY_CHECKS
 from grader.specs.ch08.checks_eval import CHECKS as EVAL_CHECKS
 from grader.specs.ch08.checks_experiment import CHECKS as EXPERIMENT_CHECKS
 
-
-def run(*args, **kwargs):
-    from grader.specs.ch08.figures import run as draw
-
-    return draw(*args, **kwargs)
-
-
 MUTANTS = (
     Mutant(
         "decay_everything",
@@ -116,6 +109,6 @@ CHAPTER = Chapter(
     },
     checks=(*DECAY_CHECKS, *EVAL_CHECKS, *EXPERIMENT_CHECKS),
     mutants=MUTANTS,
-    run=run,
+    run=f"{__name__}.figures:run",  # imported only by `dlbn run`
     spec_module=__name__,
 )
