@@ -6,6 +6,8 @@ starter is the stripped solution, and every shipped mutant is caught.
 
 from __future__ import annotations
 
+import importlib
+
 import pytest
 
 from grader.course import all_chapters
@@ -38,6 +40,8 @@ def test_spec_is_well_formed(chapter, repo_root) -> None:
     for part in ("chapters", "solutions"):
         assert (repo_root / part / chapter.slug / "exercises.py").is_file()
     assert (repo_root / "chapters" / chapter.slug / "README.md").is_file()
+    module_name, _, function = chapter.run.partition(":")
+    assert callable(getattr(importlib.import_module(module_name), function)), chapter.run
 
 
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)
