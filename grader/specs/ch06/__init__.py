@@ -29,6 +29,16 @@ MUTANTS = (
         ("ch06.1.contract",),
     ),
     Mutant(
+        "functional_drops_buffers",
+        "the torch.func HVP follows torch.func's batch-norm recipe, "
+        "replace_all_batch_norm_modules_, which deletes the running statistics",
+        (("    with frozen_running_stats(model):\n        for x, y in batches:\n"
+          "            _, hv = jvp(",
+          "    torch.func.replace_all_batch_norm_modules_(model)\n    if True:\n"
+          "        for x, y in batches:\n            _, hv = jvp("),),
+        ("ch06.1.functional_modes", "ch06.1.contract"),
+    ),
+    Mutant(
         "functional_reverse_over_forward",
         "torch.func HVP as grad of jvp (reverse-over-forward), wrong on BN nets",
         (("_, hv = jvp(lambda w, x=x, y=y: grad(batch_loss)(w, x, y), (params,), (tangents,))",

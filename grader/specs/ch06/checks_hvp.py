@@ -104,8 +104,9 @@ def probe_contract(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
 
 def judge_contract(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
     advice = {
-        "params_and_buffers": "parameters or running statistics changed: wrap the forward "
-        "passes in frozen_running_stats(model)",
+        "params_and_buffers": "parameters or running statistics changed or were removed: "
+        "wrap the forward passes in frozen_running_stats(model) (torch.func's "
+        "replace_all_batch_norm_modules_ deletes the running statistics)",
         "mode": "the model's train/eval mode changed: use the mode it came in",
         "no_grad_left": "a .grad was left on a parameter: use torch.autograd.grad, not "
         ".backward()",

@@ -62,8 +62,8 @@ def snapshot(model: Any) -> dict[str, Any]:
 def unchanged(model: Any, before: dict[str, Any]) -> dict[str, bool]:
     after = snapshot(model)
     return {
-        "params_and_buffers": all(torch.equal(before["state"][k], v)
-                                  for k, v in after["state"].items()),
+        "params_and_buffers": before["state"].keys() == after["state"].keys()
+        and all(torch.equal(before["state"][k], v) for k, v in after["state"].items()),
         "mode": before["modes"] == after["modes"],
         "no_grad_left": not any(after["grads"]),
     }
