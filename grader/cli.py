@@ -277,12 +277,21 @@ def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
     help="small: MNIST-1D on a CPU in minutes; paper: the papers' settings (GPU, CIFAR-10).",
 )
 @click.option(
+    "--dataset",
+    type=click.Choice(("mnist1d", "cifar10")),
+    default=None,
+    help="Data for chapters that offer a choice (ch05, ch08): cifar10 trains 2-D nets on "
+    "CIFAR-10 (ch08: its airplanes and birds, the book's CIFAR-2) at paper scale. Needs "
+    "`dlbn data fetch cifar10` first; meant for a GPU. Default: mnist1d, or cifar10 with "
+    "--scale paper.",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False), help="Where figures go (default: runs/CHAPTER)."
 )
 @click.option(
     "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
 )
-def run_cmd(chapter, solution, device, seed, scale, out, root) -> None:  # noqa: ANN001
+def run_cmd(chapter, solution, device, seed, scale, dataset, out, root) -> None:  # noqa: ANN001
     """Run a chapter's experiments and redraw its figures (with a progress bar).
 
     Uses your exercises.py (finish the tasks first) or, with --solution, the reference.
@@ -291,6 +300,7 @@ def run_cmd(chapter, solution, device, seed, scale, out, root) -> None:  # noqa:
     Examples:
         dlbn run ch01
         dlbn run ch05 --solution --out figures/
+        dlbn run ch08 --dataset cifar10 --device cuda
     """
     from grader.experiments import run_chapter
 
@@ -299,7 +309,8 @@ def run_cmd(chapter, solution, device, seed, scale, out, root) -> None:  # noqa:
     source = exercises_path(root_path, chapter, solution)
     out_dir = Path(out) if out else root_path / "runs" / chapter.id
     code = run_chapter(
-        chapter, source, out_dir, device=device, seed=seed, scale=scale, out=console()
+        chapter, source, out_dir, device=device, seed=seed, scale=scale, dataset=dataset,
+        out=console(),
     )
     sys.exit(code)
 

@@ -4,6 +4,8 @@ A chapter's ``run`` names a function ``(module, out_dir, *, device, seed, scale)
 (as "package.module:function") that draws its figures into
 ``out_dir`` and returns ``{"figures": [paths], "numbers": {name: value}}``; this module
 imports the exercises, calls it, saves ``results.json`` beside the figures and prints them.
+A chapter that offers a choice of data also takes ``dataset`` (``None``: its default for
+the scale) and lists its choices in its module's ``DATASETS``.
 """
 
 from __future__ import annotations
@@ -44,15 +46,37 @@ def _relative(path: Path) -> str:
         return str(path)
 
 
+def datasets_of(chapter: Chapter) -> tuple[str, ...]:
+    """The data sets ``dlbn run`` accepts for ``chapter`` (empty: its own data only)."""
+    if chapter.run is None:
+        return ()
+    return tuple(getattr(importlib.import_module(chapter.run.partition(":")[0]), "DATASETS", ()))
+
+
 def run_chapter(
-    chapter: Chapter, source: Path, out_dir: Path, *, device: str, seed: int, scale: str, out: Any
+    chapter: Chapter, source: Path, out_dir: Path, *, device: str, seed: int, scale: str, out: Any,
+    dataset: str | None = None,
 ) -> int:
-    """Run and report; returns the exit code (0 ok, 1 the learner's code failed)."""
+    """Run and report; returns the exit code (0 ok, 1 the learner's code or the data failed).
+
+    Raises `UsageError` (exit 2) for a ``dataset`` the chapter does not offer.
+    """
+    from dlbn.data_common import DataError
+    from grader.course import UsageError, all_chapters
     from grader.engine import resolve_device
 
     if chapter.run is None:
         out.print(f"[yellow]{chapter.id} has no experiments to run yet.[/]")
         return 1
+    options = {}
+    if dataset is not None:
+        if dataset not in datasets_of(chapter):
+            offer = [c.id for c in all_chapters() if dataset in datasets_of(c)]
+            raise UsageError(
+                f"{chapter.id}'s experiments do not run on {dataset}"
+                + (f"; --dataset {dataset} works for {', '.join(offer)}" if offer else "")
+            )
+        options["dataset"] = dataset
     device = resolve_device(device)
     module_name, _, function = chapter.run.partition(":")
     draw = getattr(importlib.import_module(module_name), function)
@@ -64,7 +88,12 @@ def run_chapter(
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     try:
-        result = draw(module, out_dir, device=device, seed=seed, scale=scale)
+        result = draw(module, out_dir, device=device, seed=seed, scale=scale, **options)
+    except UsageError:  # e.g. a data set and scale that do not go together
+        raise
+    except DataError as exc:
+        out.print(f"[red]data problem:[/] {exc}")
+        return 1
     except NotImplementedError as exc:
         out.print(
             f"[yellow]Not finished yet: {exc}.[/] Complete that task (check it with "
@@ -80,7 +109,7 @@ def run_chapter(
     record = {
         "chapter": chapter.id,
         "source": _relative(source),
-        "config": {"device": device, "seed": seed, "scale": scale},
+        "config": {"device": device, "seed": seed, "scale": scale, **options},
         "seconds": round(seconds, 1),
         "numbers": result.get("numbers", {}),
         "figures": [_relative(Path(p)) for p in result.get("figures", [])],

@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from data_formats import write_tiny_cifar10
 
 import dlbn.mnist1d_data as mnist1d_data
 from dlbn import data
@@ -179,58 +180,10 @@ def test_load_by_name_and_unknown_names(generated: Generated, monkeypatch) -> No
 # ---------------------------------------------------------------- CIFAR-10, tiny
 
 
-class _Py2Pickler(pickle._Pickler):
-    """Writes bytes as Python 2 ``str`` (SHORT_BINSTRING), as in the real CIFAR-10 batches.
-
-    They were pickled by Python 2: torchvision reads them with ``encoding="latin1"`` (keys
-    come back as str), the CIFAR page's recipe with ``encoding="bytes"`` (keys ``b"data"``).
-    A Python 3 pickle of ``{b"data": ...}`` would give bytes keys to torchvision too.
-    """
-
-    dispatch = dict(pickle._Pickler.dispatch)
-
-    def _save_py2_str(self, obj: bytes) -> None:
-        if len(obj) < 256:
-            self.write(pickle.SHORT_BINSTRING + bytes([len(obj)]) + obj)
-        else:
-            self.write(pickle.BINSTRING + struct.pack("<i", len(obj)) + obj)
-        self.memoize(obj)
-
-    dispatch[bytes] = _save_py2_str
-
-
-def _py2_pickle(path: Path, obj: dict) -> None:
-    buffer = io.BytesIO()
-    _Py2Pickler(buffer, protocol=2).dump(obj)
-    path.write_bytes(buffer.getvalue())
-
-
-CIFAR_NAMES = [b"airplane", b"automobile", b"bird", b"cat", b"deer"]
-CIFAR_NAMES += [b"dog", b"frog", b"horse", b"ship", b"truck"]
-
-
 @pytest.fixture
 def tiny_cifar(data_root: Path) -> dict[str, np.ndarray]:
     """cifar-10-batches-py/ with 2 images per training batch and 3 test images."""
-    folder = data_root / "cifar10" / "cifar-10-batches-py"
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, size=(13, 3072), dtype=np.uint8)  # rows: R, G, B planes
-    labels = [int(v) for v in rng.integers(0, 10, size=13)]
-    for b in range(5):
-        rows = slice(2 * b, 2 * b + 2)
-        batch = {
-            b"batch_label": f"training batch {b + 1} of 5".encode(),
-            b"labels": labels[rows],
-            b"data": images[rows],
-            b"filenames": [f"img_{i}.png".encode() for i in range(2 * b, 2 * b + 2)],
-        }
-        _py2_pickle(folder / f"data_batch_{b + 1}", batch)
-    test = {b"batch_label": b"testing batch 1 of 1", b"labels": labels[10:], b"data": images[10:]}
-    _py2_pickle(folder / "test_batch", {**test, b"filenames": [b"t0.png", b"t1.png", b"t2.png"]})
-    meta = {b"num_cases_per_batch": 2, b"label_names": CIFAR_NAMES, b"num_vis": 3072}
-    _py2_pickle(folder / "batches.meta", meta)
-    return {"images": images, "labels": np.array(labels)}
+    return write_tiny_cifar10(data_root)
 
 
 def test_tiny_cifar_files_are_in_the_real_format(tiny_cifar, data_root: Path) -> None:

@@ -6,8 +6,8 @@
 Small scale (default): MNIST-1D, an 8-layer width-32 1-D conv net, 6 epochs per LR with a
 cosine decay, LRs 0.01 .. 3.16 on a half-decade grid, then the two stress tests; about 4
 CPU-minutes (far longer on a shared, overloaded machine).
-Paper scale: the same experiment on CIFAR-10 with 2-D nets (needs `dlbn data fetch cifar10`;
-meant for a GPU).
+Paper scale (``--scale paper`` or ``--dataset cifar10``, the same thing here): the experiment
+on CIFAR-10 with 2-D nets (needs `dlbn data fetch cifar10`; meant for a GPU).
 """
 
 from __future__ import annotations
@@ -42,9 +42,21 @@ class RunConfig:
 SMALL = RunConfig()
 PAPER = RunConfig(dataset="cifar10", width=64, dims=2, in_channels=3, epochs=20, target_acc=0.6,
                   batch_size=128)
+DATASETS = ("mnist1d", "cifar10")  # `dlbn run ch05 --dataset ...`
 
 
-def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> dict[str, Any]:
+def choose(scale: str, dataset: str | None) -> RunConfig:
+    """SMALL for MNIST-1D, PAPER for CIFAR-10 (``--scale paper`` alone means CIFAR-10)."""
+    from grader.course import UsageError
+
+    dataset = dataset or ("cifar10" if scale == "paper" else "mnist1d")
+    if dataset == "mnist1d" and scale == "paper":
+        raise UsageError("ch05's paper scale is CIFAR-10: drop --dataset mnist1d")
+    return PAPER if dataset == "cifar10" else SMALL
+
+
+def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str,
+        dataset: str | None = None) -> dict[str, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +65,7 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
     from dlbn.progress import track
     from dlbn.train import TrainConfig
 
-    rc = PAPER if scale == "paper" else SMALL
+    rc = choose(scale, dataset)
     data = load(rc.dataset, device=device)
     model_cfg = ModelConfig(depth=rc.depth, width=rc.width, dims=rc.dims,
                             in_channels=rc.in_channels)
@@ -79,7 +91,8 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
 
 def numbers(out: dict[str, Any], rc: RunConfig) -> dict[str, Any]:
     comp = out["compare"]
-    nums: dict[str, Any] = {"target_acc": rc.target_acc, "stable_ratio": comp["stable_ratio"]}
+    nums: dict[str, Any] = {"dataset": rc.dataset, "target_acc": rc.target_acc,
+                            "stable_ratio": comp["stable_ratio"]}
     for norm in ("none", "batch"):
         nums[f"highest_stable_lr_{norm}"] = comp["highest_stable"][norm]
         nums[f"best_test_acc_{norm}"] = comp["best_acc"][norm]
