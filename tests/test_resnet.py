@@ -28,7 +28,8 @@ def test_he_init_and_biases() -> None:
     net = preact_resnet(2, width=64, norm="none")
     w = net.blocks[0].conv1.weight.detach()  # (64, 64, 3): fan_in 192
     assert abs(float(w.std()) / math.sqrt(2 / 192) - 1) < 0.05
-    assert net.blocks[0].conv1.bias is not None and float(net.blocks[0].conv1.bias.detach().abs().sum()) == 0
+    bias = net.blocks[0].conv1.bias
+    assert bias is not None and float(bias.detach().abs().sum()) == 0
     assert preact_resnet(1, width=8, norm="batch").blocks[0].conv1.bias is None
 
 
