@@ -286,12 +286,21 @@ def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
     "--scale paper.",
 )
 @click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="CPU threads for torch. The chapters' numbers were measured with 1: more threads "
+    "sum floats in another order, and training runs then drift to other (equally valid) "
+    "numbers. The small nets gain little from more.",
+)
+@click.option(
     "--out", type=click.Path(file_okay=False), help="Where figures go (default: runs/CHAPTER)."
 )
 @click.option(
     "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
 )
-def run_cmd(chapter, solution, device, seed, scale, dataset, out, root) -> None:  # noqa: ANN001
+def run_cmd(chapter, solution, device, seed, scale, dataset, threads, out, root) -> None:  # noqa: ANN001
     """Run a chapter's experiments and redraw its figures (with a progress bar).
 
     Uses your exercises.py (finish the tasks first) or, with --solution, the reference.
@@ -310,7 +319,7 @@ def run_cmd(chapter, solution, device, seed, scale, dataset, out, root) -> None:
     out_dir = Path(out) if out else root_path / "runs" / chapter.id
     code = run_chapter(
         chapter, source, out_dir, device=device, seed=seed, scale=scale, dataset=dataset,
-        out=console(),
+        threads=threads, out=console(),
     )
     sys.exit(code)
 

@@ -55,7 +55,7 @@ def datasets_of(chapter: Chapter) -> tuple[str, ...]:
 
 def run_chapter(
     chapter: Chapter, source: Path, out_dir: Path, *, device: str, seed: int, scale: str, out: Any,
-    dataset: str | None = None,
+    dataset: str | None = None, threads: int = 1,
 ) -> int:
     """Run and report; returns the exit code (0 ok, 1 the learner's code or the data failed).
 
@@ -78,6 +78,10 @@ def run_chapter(
             )
         options["dataset"] = dataset
     device = resolve_device(device)
+    import torch
+
+    # Reproducible numbers: the same thread count as the chapter text's (and the grader's).
+    torch.set_num_threads(threads)
     module_name, _, function = chapter.run.partition(":")
     draw = getattr(importlib.import_module(module_name), function)
     try:
@@ -109,7 +113,8 @@ def run_chapter(
     record = {
         "chapter": chapter.id,
         "source": _relative(source),
-        "config": {"device": device, "seed": seed, "scale": scale, **options},
+        "config": {"device": device, "seed": seed, "scale": scale, "threads": threads,
+                   **options},
         "seconds": round(seconds, 1),
         "numbers": result.get("numbers", {}),
         "figures": [_relative(Path(p)) for p in result.get("figures", [])],

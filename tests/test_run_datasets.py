@@ -57,6 +57,7 @@ def test_ch05_learning_rates_on_cifar10(course: Path, tiny_cifar: Path,
     assert code == 0, output
     record = results(course)
     assert record["config"]["dataset"] == "cifar10"
+    assert record["config"]["threads"] == 1  # the chapters' numbers need a fixed thread count
     assert record["numbers"]["dataset"] == "cifar10"
     for name in ("accuracy_vs_lr.png", "stress_test.png"):
         assert (course / "out" / name).stat().st_size > 10_000
@@ -91,6 +92,7 @@ def test_cifar10_without_the_data_says_how_to_fetch(course: Path, tmp_path: Path
     (("ch01", "--dataset", "cifar10"), "works for ch05, ch08"),
     (("ch05", "--dataset", "mnist1d", "--scale", "paper"), "drop --dataset mnist1d"),
     (("ch08", "--dataset", "svhn"), "'svhn' is not one of"),
+    (("ch08", "--threads", "0"), "0 is not in the range x>=1"),
 ])
 def test_dataset_usage_errors(course: Path, args: tuple[str, ...], message: str) -> None:
     code, output = run(course, *args)

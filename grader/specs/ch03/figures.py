@@ -61,9 +61,6 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
     from dlbn.progress import track
     from dlbn.train import TrainConfig, train
 
-    if device == "cpu":
-        # small nets: one thread is as fast, and does not fight other work for cores
-        torch.set_num_threads(1)
     c = _configs(scale)
     d = load_mnist1d(device)
     data = Splits("mnist1d", d.x_train[: c["n_train"]], d.y_train[: c["n_train"]],

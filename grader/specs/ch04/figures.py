@@ -42,9 +42,6 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
     from dlbn.train import TrainConfig
     from grader.specs.ch04.checks import useful_step
 
-    if device == "cpu":
-        # small nets: one thread is as fast, and does not fight other work for cores
-        torch.set_num_threads(1)
     c = _config(scale)
     d = load_mnist1d(device)
     seeds = [seed, seed + 1, seed + 2]

@@ -123,7 +123,7 @@ def perturbation(plt: Any, r: dict[str, Any], out_dir: Path, seed: int) -> Path:
         z = logits_after(net, batches, step)[:, c].cpu().numpy()
         ax.hist(z, bins=40, alpha=0.5, color=color, label=f"{label}: mean {z.mean():.2f}")
     ax.set(xlabel="logit of class 0", ylabel="examples",
-           title="Frozen BN: a 1% step along an outlier direction shifts every example")
+           title="Frozen BN: a 1% step along an outlier direction\nshifts every example")
     ax.legend(fontsize=8)
     fig.tight_layout()
     path = out_dir / "perturbation.png"
