@@ -51,7 +51,7 @@ def test_ch05_learning_rates_on_cifar10(course: Path, tiny_cifar: Path,
     from grader.specs.ch05 import figures
 
     tiny = replace(figures.PAPER, depth=2, width=4, epochs=1, num_lrs=2, stress_epochs=2,
-                   batch_size=16)
+                   long_epochs=1, batch_size=16)
     monkeypatch.setattr(figures, "PAPER", tiny)
     code, output = run(course, "ch05", "--dataset", "cifar10")
     assert code == 0, output
