@@ -28,7 +28,9 @@ def write_learner(course: Path, body: str, header: str = "") -> Path:
     solution = (course / "solutions" / "ch01_batchnorm" / "exercises.py").read_text()
     indented = "".join(f"    {line}\n" if line else "\n" for line in body.strip("\n").splitlines())
     text = BODY.sub(lambda m: m.group(1) + indented + m.group(2), solution, count=1)
-    path.write_text(text.replace("import torch\n", "import torch\n" + header, 1))
+    future = "from __future__ import annotations\n"
+    assert future in text
+    path.write_text(text.replace(future, future + header, 1))
     return path
 
 
