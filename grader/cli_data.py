@@ -18,16 +18,11 @@ import click
 
 from dlbn import data as api
 from dlbn.paths import data_dir
+from grader.course import UsageError  # a clean message, no traceback, exit code 2
 
 EXIT_OK = 0  # everything checked out
 EXIT_FAILED = 1  # verify found a corrupt data set
 EXIT_USAGE = 2  # bad arguments, or a data/environment error
-
-
-class DataCommandError(click.ClickException):
-    """A data error for the terminal: a clean message, no traceback, exit code 2."""
-
-    exit_code = EXIT_USAGE
 
 
 class DatasetName(click.ParamType):
@@ -124,7 +119,7 @@ def fetch_cmd(name: str, root: Path | None) -> None:
     try:
         folder = api.fetch(name, root)
     except api.DataError as e:
-        raise DataCommandError(str(e)) from e
+        raise UsageError(str(e)) from e
     status = api.verify(root, [name])[0]
     _console().print(f"{api.DATASETS[name].title}: {status.status} in {folder} ({status.detail})")
 
@@ -148,7 +143,7 @@ def verify_cmd(names: tuple[str, ...], root: Path | None, as_json: bool) -> None
     try:
         statuses = api.verify(root, list(names) or None)
     except api.DataError as e:
-        raise DataCommandError(str(e)) from e
+        raise UsageError(str(e)) from e
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
     else:
