@@ -92,7 +92,10 @@ def _plot_bjorck(plt: Any, curves: dict, c: dict, out_dir: Path) -> Path:
                 label=None if kind in seen else LABELS[kind])
         seen.add(kind)
     ax.axhline(1.0, color="black", lw=0.8, ls=":")
-    ax.set(xscale="log", yscale="log", ylim=(0.05, 1e6), xlabel="step size eta along -gradient",
+    lowest = min((r for rs in curves.values() for r in rs if math.isfinite(r) and r > 0),
+                 default=0.05)
+    bottom = min(0.05, 10 ** math.floor(math.log10(lowest)))  # every dip stays in view
+    ax.set(xscale="log", yscale="log", ylim=(bottom, 1e6), xlabel="step size eta along -gradient",
            ylabel="relative loss L(w - eta g) / L(w)",
            title=f"Bjorck Fig. 3 on MNIST-1D: ResNet, {c['resnet_blocks']} blocks, at init\n"
            f"{c['batches']} batches x 3 seeds")
