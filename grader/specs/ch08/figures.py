@@ -102,7 +102,7 @@ def bars(plt: Any, runs: dict[str, list[Any]], names: list[str], path: Path, cfg
            title=f"train (dark) and validation (light), {cfg.train_size} training examples")
     ax.set_xticks(range(len(names)), ticks, rotation=20)
     ax.legend(loc="lower left")
-    ax_gap.set_xticks(range(len(names)), ticks, rotation=20)
+    ax_gap.set_xticks(range(len(names)), ticks, rotation=30, ha="right", rotation_mode="anchor")
     ax_gap.set(ylabel="train - validation accuracy",
                title="the gap (bars: mean, range; dots: seeds)")
     fig.tight_layout()
