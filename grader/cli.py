@@ -12,40 +12,18 @@ from pathlib import Path
 import click
 
 from grader import __version__
-from grader.course import UsageError, all_chapters, course_root, exercises_path, resolve_chapter
+from grader.cli_common import (
+    DEVICE_CHOICES,
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    ChapterType,
+    console,
+)
+from grader.cli_data import data
+from grader.cli_run import run_cmd
+from grader.course import UsageError, all_chapters, course_root
 from grader.model import Chapter
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "mps")
-
-
-class ChapterType(click.ParamType):
-    """A chapter id (`ch01`, `ch1`, `1`, `ch01_batchnorm`), or `all` where allowed."""
-
-    name = "chapter"
-
-    def __init__(self, allow_all: bool = True) -> None:
-        self.allow_all = allow_all
-
-    def convert(self, value, param, ctx):  # noqa: ANN001 - click's signature
-        if isinstance(value, tuple):
-            return value
-        if self.allow_all and value.strip().lower() == "all":
-            return all_chapters()
-        try:
-            return (resolve_chapter(value),)
-        except UsageError as exc:
-            self.fail(exc.message, param, ctx)
-
-    def get_metavar(self, param, ctx=None) -> str:  # noqa: ANN001
-        ids = "|".join(c.id for c in all_chapters())
-        return f"[{ids}{'|all' if self.allow_all else ''}]"
-
-
-def console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -262,68 +240,6 @@ def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
     sys.exit(EXIT_OK if all_ok else EXIT_FAILED)
 
 
-@main.command("run")
-@click.argument("chapter", type=ChapterType(allow_all=False))
-@click.option(
-    "--solution", is_flag=True, help="Use the reference in solutions/ instead of your code."
-)
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option(
-    "--scale",
-    type=click.Choice(("small", "paper")),
-    default="small",
-    show_default=True,
-    help="small: MNIST-1D on a CPU in minutes; paper: the papers' settings (GPU, CIFAR-10).",
-)
-@click.option(
-    "--dataset",
-    type=click.Choice(("mnist1d", "cifar10")),
-    default=None,
-    help="Data for chapters that offer a choice (ch05, ch08): cifar10 trains 2-D nets on "
-    "CIFAR-10 (ch08: its airplanes and birds, the book's CIFAR-2) at paper scale. Needs "
-    "`dlbn data fetch cifar10` first; meant for a GPU. Default: mnist1d, or cifar10 with "
-    "--scale paper.",
-)
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="CPU threads for torch. The chapters' numbers were measured with 1: more threads "
-    "sum floats in another order, and training runs then drift to other (equally valid) "
-    "numbers. The small nets gain little from more.",
-)
-@click.option(
-    "--out", type=click.Path(file_okay=False), help="Where figures go (default: runs/CHAPTER)."
-)
-@click.option(
-    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
-)
-def run_cmd(chapter, solution, device, seed, scale, dataset, threads, out, root) -> None:  # noqa: ANN001
-    """Run a chapter's experiments and redraw its figures (with a progress bar).
-
-    Uses your exercises.py (finish the tasks first) or, with --solution, the reference.
-
-    \b
-    Examples:
-        dlbn run ch01
-        dlbn run ch05 --solution --out figures/
-        dlbn run ch08 --dataset cifar10 --device cuda
-    """
-    from grader.experiments import run_chapter
-
-    (chapter,) = chapter
-    root_path = course_root(root)
-    source = exercises_path(root_path, chapter, solution)
-    out_dir = Path(out) if out else root_path / "runs" / chapter.id
-    code = run_chapter(
-        chapter, source, out_dir, device=device, seed=seed, scale=scale, dataset=dataset,
-        threads=threads, out=console(),
-    )
-    sys.exit(code)
-
-
 @main.command("doctor")
 @click.option(
     "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
@@ -347,15 +263,8 @@ def doctor_cmd(root) -> None:  # noqa: ANN001
     sys.exit(EXIT_OK if ok else EXIT_USAGE)
 
 
-def _add_data_commands() -> None:
-    try:
-        from grader.cli_data import data
-    except ImportError:  # the data commands are optional while the package is assembled
-        return
-    main.add_command(data)
-
-
-_add_data_commands()
+main.add_command(run_cmd)
+main.add_command(data)
 
 if __name__ == "__main__":
     main()
