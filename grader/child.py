@@ -1,8 +1,15 @@
 """The child process: imports one exercises.py by path and runs probes on it.
 
 Started by `grader.runner` as ``python -m grader.child JOB.json``. It talks to the parent
-only through frames on a pipe (8-byte length + pickle); stdout goes to /dev/null and what
-the learner prints is kept, bounded, per check. Verdicts are never decided here.
+only through data frames on a pipe (`grader.wire`); stdout goes to /dev/null and what the
+learner prints is kept, bounded, per check. Verdicts are never decided here, and nothing
+this process sends is believed by the parent without checking: once the learner's file is
+imported, any frame may be forged.
+
+Order of start-up: torch, the spec and the modules the reference needed are imported;
+memory is capped; in graded mode the process walls itself in (`grader.sandbox.enter`:
+network, unprivileged user) and says so in a ``sandbox`` frame; only then is the learner's
+file imported.
 """
 
 from __future__ import annotations
@@ -12,8 +19,6 @@ import importlib.util
 import io
 import json
 import os
-import pickle
-import struct
 import sys
 import time
 import traceback
@@ -21,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 MAX_STDOUT = 4000  # characters of learner output kept per check
-MAX_OUTPUT = 64 * 2**20  # bytes of serialized probe output
+MAX_OUTPUT = 64 * 2**20  # bytes of encoded probe output
 
 
 class BoundedWriter(io.TextIOBase):
@@ -49,8 +54,9 @@ class BoundedWriter(io.TextIOBase):
 
 
 def send(pipe: Any, message: dict[str, Any]) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    pipe.write(struct.pack("<Q", len(data)) + data)
+    from grader.wire import encode_frame
+
+    pipe.write(encode_frame(message))
     pipe.flush()
 
 
@@ -76,19 +82,6 @@ def is_memory_error(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and (
         "can't allocate memory" in text or "out of memory" in text or "not enough memory" in text
     )
-
-
-def limit_memory(limit_bytes: int) -> None:
-    """Cap the address space at what torch already maps plus ``limit_bytes`` (Linux, CPU)."""
-    try:
-        import resource
-
-        with open("/proc/self/status") as f:
-            vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize"))
-        cap = vm + limit_bytes
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-    except (ImportError, OSError, StopIteration, ValueError):
-        pass  # not Linux: rely on the allocator's own errors
 
 
 def count_calls(names: list[str]) -> None:
@@ -121,21 +114,6 @@ def import_learner(path: str) -> Any:
     return module
 
 
-def to_portable(value: Any) -> Any:
-    """Tensors detached and on the CPU, containers rebuilt, so torch.load(weights_only) reads it."""
-    import torch
-
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().clone()
-    if isinstance(value, dict):
-        return {str(k): to_portable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [to_portable(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalars
-        return value.item()
-    return value
-
-
 def run_probe(
     check: Any, module: Any, ctx: Any, learner_dir: str, stdout: BoundedWriter, role: str
 ) -> dict:
@@ -154,13 +132,11 @@ def run_probe(
     probe = check.oracle if (role == "oracle" and check.oracle) else check.probe
     try:
         value = probe(module, ctx)
-        buffer = io.BytesIO()
-        torch.save(to_portable(value), buffer)
-        data = buffer.getvalue()
-        if len(data) > MAX_OUTPUT:
-            result = {"status": "error", "message": f"output too large ({len(data)} bytes)"}
+        size = encoded_size(value)
+        if size > MAX_OUTPUT:
+            result = {"status": "error", "message": f"output too large ({size} bytes)"}
         else:
-            result["output"] = data
+            result["output"] = value
     except NotImplementedError as exc:
         result = {"status": "not_started", "message": str(exc) or "NotImplementedError"}
     except ProbeFailure as exc:
@@ -172,7 +148,18 @@ def run_probe(
         result = {"status": status, "message": learner_traceback(exc, learner_dir)}
     result["seconds"] = time.perf_counter() - start
     result["stdout"] = stdout.take()
+    result.setdefault("output", None)
     return result
+
+
+def encoded_size(value: Any) -> int:
+    """Bytes of tensor data in ``value`` (the bulk of a frame); raises TypeError for values
+    the wire cannot carry."""
+    from grader.wire import Encoder
+
+    enc = Encoder()
+    enc.value(value)
+    return enc.size
 
 
 def main(job_path: str) -> None:
@@ -187,13 +174,24 @@ def main(job_path: str) -> None:
     torch.set_num_threads(job["threads"])
     from grader.probing import ProbeContext
 
+    from grader import sandbox
+
     spec = importlib.import_module(job["spec_module"])
+    for name in job.get("preload", []):  # what the checks import lazily: before the walls
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001,S112 - a module this machine lacks: fine
+            continue
     checks = {c.id: c for c in spec.CHAPTER.checks}
     ctx = ProbeContext(device=job["device"], seed=job["seed"], scale=job["scale"])
-    if job["memory_limit"] and job["device"] == "cpu":
-        limit_memory(job["memory_limit"])
+    active = []
+    if job["memory_limit"]:
+        active.append(sandbox.limit_memory(job["memory_limit"], job["device"].split(":")[0]))
     if job["role"] == "learner":
         count_calls(list(spec.CHAPTER.forbidden))
+    if job.get("sandbox"):
+        active += sandbox.enter(job["sandbox"])
+    send(pipe, {"type": "sandbox", "active": [a for a in active if a]})
     learner_dir = os.path.dirname(os.path.abspath(job["path"]))
     try:
         module = import_learner(job["path"])
@@ -212,8 +210,13 @@ def main(job_path: str) -> None:
     for check_id in job["checks"]:
         send(pipe, {"type": "start", "id": check_id})
         result = run_probe(checks[check_id], module, ctx, learner_dir, stdout, job["role"])
-        send(pipe, {"type": "result", "id": check_id, **result})
-    send(pipe, {"type": "done"})
+        try:
+            send(pipe, {"type": "result", "id": check_id, **result})
+        except (TypeError, ValueError) as exc:  # a value the wire cannot carry
+            send(pipe, {"type": "result", "id": check_id, "status": "error", "output": None,
+                        "message": f"could not send your output: {exc}",
+                        "seconds": result["seconds"], "stdout": result["stdout"]})
+    send(pipe, {"type": "done", "modules": sorted(sys.modules) if job["role"] == "oracle" else []})
     pipe.close()
     os._exit(0)  # skip interpreter teardown: learner atexit hooks and threads cannot hang us
 

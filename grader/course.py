@@ -50,10 +50,14 @@ def resolve_chapter(name: str) -> Chapter:
     raise UsageError(f"unknown chapter {name!r}; chapters: {valid} (or 'all')")
 
 
-def course_root(root: str | Path | None = None) -> Path:
+def course_root(root: str | Path | None = None, need_solutions: bool = True) -> Path:
+    """The course folder (chapters/ and solutions/). The autograder package has no
+    solutions/; graded runs there pass ``need_solutions=False``."""
     if root is not None:
         path = Path(root).expanduser().resolve()
-        if not (path / "chapters").is_dir() or not (path / "solutions").is_dir():
+        if not (path / "chapters").is_dir() or (
+            need_solutions and not (path / "solutions").is_dir()
+        ):
             raise UsageError(
                 f"{path} is not a dlbn course root (it needs chapters/ and solutions/)"
             )

@@ -2,23 +2,33 @@
 
     report = grade(chapter="ch01", solution=True)
 
-The reference runs in its own process, in parallel with the learner's, so learner code
-can never touch the expected outputs. Judges run here, in the parent.
+Self-study mode: the reference runs in its own process, in parallel with the learner's
+(or not at all, when the on-disk cache has its outputs: `grader.reference`), so learner
+code never touches the expected outputs. Judges run here, in the parent.
+
+Graded mode (``graded=Graded(store, sandbox)``): the expected outputs come from a store
+built ahead of time for several seed sets; one is drawn per run; no reference process
+runs; the learner's child runs inside the sandbox; every api and property check must also
+agree with the reference's own measurement on the same seeds (`grader.backing`), and
+from-scratch checks also read the learner's source (`grader.scratch`).
 """
 
 from __future__ import annotations
 
-import io
+import secrets
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
+from grader.backing import agrees
 from grader.course import UsageError, course_root, exercises_path, resolve_chapter
 from grader.model import Chapter, ChapterReport, Check, CheckResult, Status
 from grader.probing import ProbeContext
-from grader.runner import DEFAULT_MEMORY_LIMIT, RawResult, RunOutcome, run_checks
+from grader.scratch import scan
+from grader.reference import ExpectedStore, cache_path, load_cached, save_cached
+from grader.runner import DEFAULT_MEMORY_LIMIT, RawResult, RunOutcome, Sandbox, run_checks
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -52,6 +62,15 @@ def _threads() -> int:
     return 1
 
 
+@dataclass(frozen=True)
+class Graded:
+    """Graded mode: expected outputs from ``store``, the learner's child in ``sandbox``."""
+
+    store: ExpectedStore
+    sandbox: Sandbox
+    seed: int | None = None  # None: drawn from the store's seed sets
+
+
 def reference_outputs(
     chapter: Chapter,
     root: Path,
@@ -60,12 +79,14 @@ def reference_outputs(
     seed: int,
     scale: str,
     stop: threading.Event | None = None,
+    every_check: bool = False,
 ) -> RunOutcome:
-    """Expected outputs of the match checks, from the reference solution in its own process."""
+    """Expected outputs from the reference solution in its own process: of the match checks,
+    or with ``every_check`` of all (graded mode backs api and property checks with them)."""
     return run_checks(
         path=exercises_path(root, chapter, solution=True),
         spec_module=chapter.spec_module,
-        check_ids=[c.id for c in checks if c.needs_reference],
+        check_ids=[c.id for c in checks if every_check or c.needs_reference],
         timeouts={c.id: c.timeout * 2 for c in checks},
         role="oracle",
         device=device,
@@ -85,18 +106,37 @@ def child_env(root: Path) -> dict[str, str]:
     return {"DLBN_DATA": str(data_dir(root))}
 
 
-def _load(data: bytes | None) -> Any:
-    import torch
-
-    if data is None:
-        return None
-    return torch.load(io.BytesIO(data), weights_only=True)
+def cached_reference(
+    chapter: Chapter, root: Path, checks: tuple[Check, ...], device: str, seed: int, scale: str,
+    stop: threading.Event | None = None,
+) -> RunOutcome:
+    """`reference_outputs` through the on-disk cache (self-study mode)."""
+    needed = [c.id for c in checks if c.needs_reference]
+    path = cache_path(root, chapter, device, seed, scale)
+    cached = load_cached(path, needed)
+    if cached is not None:
+        return cached
+    outcome = reference_outputs(chapter, root, checks, device, seed, scale, stop)
+    if stop is None or not stop.is_set():
+        save_cached(path, outcome)
+    return outcome
 
 
 def judge_one(
-    check: Check, raw: RawResult, expected: RawResult | None, ctx: ProbeContext
+    check: Check,
+    raw: RawResult,
+    expected: RawResult | None,
+    ctx: ProbeContext,
+    *,
+    graded: bool = False,
+    source: str = "",
 ) -> CheckResult:
-    """Turn one raw probe result (and the reference's) into a scored result."""
+    """Turn one raw probe result (and the reference's) into a scored result.
+
+    In graded mode a non-match check also needs the reference's own output on the same
+    seeds (``expected``) to agree with the learner's, and a from-scratch check also needs
+    a clean source.
+    """
 
     def result(status: Status, message: str = "") -> CheckResult:
         passed = status is Status.PASSED
@@ -127,14 +167,22 @@ def judge_one(
             message = f"ran out of memory (limit reached): {message}"
         return result(simple[raw.status], message)
     want = None
-    if check.needs_reference:
+    if check.needs_reference or graded:
         if expected is None or expected.status != "ok":
             why = expected.message if expected else "not computed"
             return result(Status.ERROR, f"the reference solution failed on this check: {why}")
-        want = _load(expected.output)
+        want = expected.output
+    if check.scratch and source:
+        findings = scan(source, check.scratch)
+        if findings:
+            return result(Status.FAILED, "this task is from scratch, but your file "
+                          + "; ".join(findings[:3]))
     try:
-        got = _load(raw.output)
-        verdict = check.judge(got, want, ctx)
+        verdict = check.judge(raw.output, want if check.needs_reference else None, ctx)
+        if verdict.passed and graded and not check.needs_reference:
+            backed = agrees(check, raw.output, want)
+            if not backed.passed:
+                verdict = backed
     except Exception as exc:  # noqa: BLE001 - odd learner outputs must not crash the report
         return result(Status.FAILED, f"could not compare your output: {type(exc).__name__}: {exc}")
     return result(Status.PASSED if verdict.passed else Status.FAILED, verdict.message)
@@ -153,17 +201,19 @@ def grade(
     scale: str = "small",
     reference: RunOutcome | None = None,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
+    graded: Graded | None = None,
     on_start: Callable[[Check], None] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
 ) -> ChapterReport:
     """Grade one chapter's exercises.py (the learner's, the solution, or ``source``).
 
     ``only`` keeps the checks whose id starts with one of its prefixes (verify uses it to
-    grade a mutant on the checks that should catch it).
+    grade a mutant on the checks that should catch it). With ``graded`` the seed is drawn
+    from the store (``seed`` is ignored) and ``root`` may be a package without solutions.
     """
     started = time.perf_counter()
     chapter = resolve_chapter(chapter) if isinstance(chapter, str) else chapter
-    root_path = course_root(root)
+    root_path = course_root(root, need_solutions=graded is None)
     path = Path(source) if source else exercises_path(root_path, chapter, solution)
     if not path.is_file():
         raise UsageError(f"{path} does not exist")
@@ -176,15 +226,27 @@ def grade(
     if only:
         checks = tuple(c for c in checks if c.id.startswith(only))
     by_id = {c.id: c for c in checks}
+    sandbox = None
+    if graded is not None:
+        seeds = graded.store.seeds(chapter)
+        if not seeds:
+            raise UsageError(f"the expected-output store {graded.store.folder} has nothing for "
+                             f"{chapter.id}; build it with: dlbn autograder build {chapter.id}")
+        seed = graded.seed if graded.seed in seeds else secrets.choice(seeds)
+        reference = graded.store.load(chapter, seed)
+        sandbox = replace(graded.sandbox, preload=tuple(graded.store.preload(chapter)))
     ctx = ProbeContext(device=device, seed=seed, scale=scale)
 
     box: dict[str, RunOutcome] = {}
     thread = None
     stop = threading.Event()
     if reference is None and any(c.needs_reference for c in checks):
+        needed = [c.id for c in checks if c.needs_reference]
+        reference = load_cached(cache_path(root_path, chapter, device, seed, scale), needed)
+    if reference is None and any(c.needs_reference for c in checks):
 
         def work() -> None:
-            box["ref"] = reference_outputs(chapter, root_path, checks, device, seed, scale, stop)
+            box["ref"] = cached_reference(chapter, root_path, checks, device, seed, scale, stop)
 
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
@@ -201,6 +263,7 @@ def grade(
         threads=_threads(),
         memory_limit=memory_limit,
         env=child_env(root_path),
+        sandbox=sandbox,
         on_start=(lambda cid: on_start(by_id[cid])) if on_start else None,
     )
     if thread is not None:
@@ -211,14 +274,18 @@ def grade(
             stop.set()  # nothing to compare (e.g. an untouched starter): don't wait
         thread.join()
         reference = box.get("ref")
+    text = _source_text(path) if any(c.scratch for c in checks) else ""
     results = []
     for check in checks:
         raw = learner.results.get(check.id, RawResult("error", message="not run"))
         expected = reference.results.get(check.id) if reference else None
-        res = judge_one(check, raw, expected, ctx)
+        res = judge_one(check, raw, expected, ctx, graded=graded is not None, source=text)
         results.append(res)
         if on_result:
             on_result(res)
+    meta = {"seed": seed, "scale": scale, "task": task, "solution": solution}
+    if graded is not None:
+        meta.update(graded=True, protections=learner.protections, leftovers=learner.leftovers)
     return ChapterReport(
         chapter=chapter.id,
         title=chapter.title,
@@ -227,5 +294,12 @@ def grade(
         results=tuple(results),
         import_error=learner.import_error,
         seconds=time.perf_counter() - started,
-        meta={"seed": seed, "scale": scale, "task": task, "solution": solution},
+        meta=meta,
     )
+
+
+def _source_text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""

@@ -67,6 +67,12 @@ class Check:
     hint: str = ""
     timeout: float = 20.0  # seconds of wall clock in the child
     oracle: Callable[..., Any] | None = None
+    # from-scratch: dotted torch functions the learner's source must not reach (checked in
+    # the parent by `grader.scratch`, beside the calls counted in the child)
+    scratch: tuple[str, ...] = ()
+    # graded mode: how this api/property check's output must agree with the reference's
+    # on the same seeds (`grader.backing`); None: the default for its kind
+    backing: Callable[..., Verdict] | None = None
 
     @property
     def needs_reference(self) -> bool:

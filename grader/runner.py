@@ -2,26 +2,34 @@
 
 One child per chapter run. A check that runs past its time limit gets the child killed
 and a fresh one started for the checks that remain; a child that dies (os._exit, a
-segfault, the OOM killer) costs only the check it was running.
+segfault, the OOM killer), closes its pipe, or writes a frame that breaks the protocol
+(`grader.wire`) costs only the check it was running. Every wait is bounded, and when a
+child ends everything it started ends with it (`grader.sandbox.kill_tree`).
+
+With a `Sandbox` (graded mode) the child runs as the unprivileged learner user, with a
+reduced environment, no network where the kernel allows, and hard limits it cannot raise.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import pickle
+import secrets
 import select
+import shutil
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from grader import sandbox as walls
+from grader.wire import WireError, decode_frame, split_frames
 
 STARTUP_SECONDS = 90.0  # import torch + the learner's module, on a slow shared machine
 DEFAULT_MEMORY_LIMIT = 4 * 2**30  # bytes the learner may allocate beyond torch's own mapping
@@ -35,12 +43,26 @@ def timeout_scale() -> float:
         return 1.0
 
 
+@dataclass(frozen=True)
+class Sandbox:
+    """Graded mode's settings for the learner's child (see `grader.sandbox`)."""
+
+    uid: int | None = None  # run as this user (needs root); None: as the current user
+    gid: int | None = None
+    network_off: bool = True
+    preload: tuple[str, ...] = ()  # modules to import before the walls go up
+    limits: walls.Limits = walls.Limits()
+
+
+INTEGRITY = "integrity"  # message prefix of a protocol breach
+
+
 @dataclass
 class RawResult:
     """What came back from the child for one check, before any judging."""
 
     status: str  # ok | failed | not_started | error | timeout | memory
-    output: bytes | None = None
+    output: Any = None  # the decoded, checked value (tensors, numbers, containers)
     message: str = ""
     seconds: float = 0.0
     stdout: str = ""
@@ -50,48 +72,86 @@ class RawResult:
 class RunOutcome:
     results: dict[str, RawResult] = field(default_factory=dict)
     import_error: str = ""
+    protections: list[str] = field(default_factory=list)  # what the child's walls were
+    leftovers: int = 0  # processes the children left behind (killed)
+    modules: list[str] = field(default_factory=list)  # what a reference run imported
 
 
 class Cancelled(Exception):
     """The parent no longer needs this run (e.g. the reference, for a not-started file)."""
 
 
+def _minimal_env(extra: dict[str, str], home: str) -> dict[str, str]:
+    """Graded children see only what Python, torch and the course need."""
+    keep = ("PATH", "LANG", "LC_ALL", "TZ", "CUDA_VISIBLE_DEVICES", "DLBN_TIMEOUT_SCALE")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.update({"HOME": home, "TMPDIR": home, "PYTHONNOUSERSITE": "1"})
+    if "PYTHONPATH" in os.environ:  # how an uninstalled checkout finds grader/ and dlbn/
+        env["PYTHONPATH"] = os.environ["PYTHONPATH"]
+    return {**env, **extra}
+
+
 class _Child:
-    def __init__(self, job: dict[str, Any]) -> None:
+    def __init__(self, job: dict[str, Any], box: Sandbox | None) -> None:
         read_fd, write_fd = os.pipe()
+        self.box = box
+        self.token = secrets.token_hex(16)
         self.tmp = tempfile.TemporaryDirectory(prefix="dlbn-child-")
-        job_path = Path(self.tmp.name) / "job.json"
+        work = Path(self.tmp.name)
+        job = dict(job)
+        if box is not None:
+            job["sandbox"] = {"uid": box.uid, "gid": box.gid, "network_off": box.network_off}
+            job["preload"] = list(box.preload)
+            # The learner's user reads its own copy of the file and works in its own folder.
+            learner = work / "learner"
+            learner.mkdir()
+            shutil.copyfile(job["path"], learner / "exercises.py")
+            job["path"] = str(learner / "exercises.py")
+            for p in (work, learner, learner / "exercises.py"):
+                os.chmod(p, 0o755 if p.is_dir() else 0o644)
+            if box.uid is not None and walls.is_root():
+                os.chown(learner, box.uid, box.gid if box.gid is not None else -1)
+        job_path = work / "job.json"
         job_path.write_text(json.dumps({**job, "fd": write_fd}))
-        self.stderr_path = Path(self.tmp.name) / "stderr.txt"
-        env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", **job["env"]}
+        os.chmod(job_path, 0o644)
+        self.stderr_path = work / "stderr.txt"
+        base = {"PYTHONDONTWRITEBYTECODE": "1", "MPLBACKEND": "Agg", walls.TOKEN_VAR: self.token}
+        if box is not None:
+            env = _minimal_env({**base, **job["env"]}, str(work / "learner"))
+        else:
+            env = {**os.environ, **base, **job["env"]}
+        limits = box.limits if box is not None else walls.Limits()
         with open(self.stderr_path, "wb") as stderr:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "grader.child", str(job_path)],
+                [*_command(), str(job_path)],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
                 pass_fds=(write_fd,),
                 env=env,
-                cwd=self.tmp.name,  # learner code that writes relative paths writes here
+                cwd=str(work / "learner") if box is not None else self.tmp.name,
                 start_new_session=True,
+                preexec_fn=walls.preexec_limits(limits, graded=box is not None),
             )
         os.close(write_fd)
         self.fd = read_fd
         self.buffer = b""
+        self.frames: list[dict[str, Any]] = []
+        self.leftovers = 0
 
     def read(self, timeout: float, stop: threading.Event | None = None) -> dict[str, Any] | None:
-        """The next frame, or None on timeout; raises EOFError when the child is gone and
-        Cancelled when ``stop`` is set."""
+        """The next frame, decoded and checked, or None on timeout; raises EOFError when the
+        child is gone, `WireError` on a frame that breaks the protocol and Cancelled when
+        ``stop`` is set."""
         deadline = time.monotonic() + timeout
         while True:
             if stop is not None and stop.is_set():
                 raise Cancelled
-            if len(self.buffer) >= 8:
-                (size,) = struct.unpack("<Q", self.buffer[:8])
-                if len(self.buffer) >= 8 + size:
-                    frame = self.buffer[8 : 8 + size]
-                    self.buffer = self.buffer[8 + size :]
-                    return pickle.loads(frame)
+            if not self.frames:
+                bodies, self.buffer = split_frames(self.buffer)
+                self.frames = [decode_frame(b) for b in bodies]
+            if self.frames:
+                return self.frames.pop(0)
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
@@ -109,19 +169,34 @@ class _Child:
         except OSError:
             return ""
 
+    def exit_code(self, wait: float = 3.0) -> int | None:
+        """The child's exit code, waiting at most ``wait`` s (it may close its pipe and
+        live on); None when it is still running."""
+        try:
+            return self.proc.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 self.proc.kill()
-        self.proc.wait()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - stuck in the kernel
+            pass
+        uid = self.box.uid if self.box is not None and walls.is_root() else None
+        self.leftovers = walls.kill_tree(self.token, uid)
         os.close(self.fd)
         self.tmp.cleanup()
 
 
 def _death_message(child: _Child) -> tuple[str, str]:
-    code = child.proc.wait()
+    code = child.exit_code()
+    if code is None:
+        return "error", "your code closed the grader's pipe (the process was still running)"
     if code == -signal.SIGKILL:
         return "memory", "the process was killed (SIGKILL), most likely for using too much memory"
     if code < 0:
@@ -130,6 +205,18 @@ def _death_message(child: _Child) -> tuple[str, str]:
     tail = child.stderr_tail()
     detail = f"\n{tail}" if tail else ""
     return "error", f"your code ended the grading process (exit code {code}){detail}"
+
+
+def _command() -> list[str]:
+    # -P (3.11+): the working directory (the learner's folder in graded mode) is not on
+    # sys.path, so nothing there can shadow the grader's own modules.
+    safe = ["-P"] if sys.version_info >= (3, 11) else []
+    return [sys.executable, *safe, "-m", "grader.child"]
+
+
+def _expect(frame: dict[str, Any] | None, kind: str, check_id: str | None = None) -> None:
+    if frame is not None and (frame["type"] != kind or (check_id and frame["id"] != check_id)):
+        raise WireError(f"expected a {kind} frame, got {frame['type']}")
 
 
 def run_checks(
@@ -145,6 +232,7 @@ def run_checks(
     threads: int = 1,
     memory_limit: int = DEFAULT_MEMORY_LIMIT,
     env: dict[str, str] | None = None,
+    sandbox: Sandbox | None = None,
     stop: threading.Event | None = None,
     on_start: Callable[[str], None] | None = None,
     on_result: Callable[[str, RawResult], None] | None = None,
@@ -156,6 +244,7 @@ def run_checks(
     pending = list(check_ids)
     outcome = RunOutcome()
     scale_t = timeout_scale()
+    startup = STARTUP_SECONDS * max(1.0, scale_t)
 
     def record(check_id: str, raw: RawResult) -> None:
         outcome.results[check_id] = raw
@@ -174,15 +263,26 @@ def run_checks(
         "env": env or {},
     }
     while pending:
-        child = _Child({**job, "checks": pending})
+        cpu = int(startup + sum(timeouts.get(c, 20.0) for c in pending) * scale_t * 2 * threads)
+        box = replace(sandbox, limits=replace(sandbox.limits, cpu_seconds=cpu)) if sandbox else None
+        child = _Child({**job, "checks": pending}, box)
         try:
             try:
-                frame = child.read(STARTUP_SECONDS * max(1.0, scale_t), stop)
+                frame = child.read(startup, stop)
+                _expect(frame, "sandbox")
+                if frame is not None:  # written before the learner's file was imported
+                    outcome.protections = list(frame["active"])
+                    frame = child.read(startup, stop)
+                    if frame is not None and frame["type"] != "import_error":
+                        _expect(frame, "ready")
             except EOFError:
                 frame = {"type": "died"}
+            except WireError as exc:
+                frame = {"type": "import_error",
+                         "message": f"{INTEGRITY}: your file broke the grader's protocol ({exc})"}
             if frame is None or frame["type"] in ("import_error", "died"):
                 if frame is None:
-                    message = f"importing {path.name} did not finish in {STARTUP_SECONDS:.0f} s"
+                    message = f"importing {path.name} did not finish in {startup:.0f} s"
                 elif frame["type"] == "died":
                     message = _death_message(child)[1]
                 else:
@@ -195,18 +295,26 @@ def run_checks(
                 check_id = pending[0]
                 try:
                     frame = child.read(30.0 * max(1.0, scale_t), stop)  # "start" comes at once
-                    if frame is None or frame.get("type") != "start":
+                    if frame is None:
                         raise EOFError
+                    _expect(frame, "start", check_id)
                     if on_start:
                         on_start(check_id)
                     limit = timeouts.get(check_id, 20.0) * scale_t
                     started = time.monotonic()
                     frame = child.read(limit, stop)
+                    _expect(frame, "result", check_id)
                 except EOFError:
                     status, message = _death_message(child)
                     pending.pop(0)
                     record(check_id, RawResult(status, message=message))
                     break  # start a fresh child for the rest
+                except WireError as exc:
+                    pending.pop(0)
+                    record(check_id, RawResult(
+                        "error", message=f"{INTEGRITY}: the grader's protocol was broken ({exc}); "
+                        "this check gets no points"))
+                    break
                 if frame is None:
                     pending.pop(0)
                     record(
@@ -234,14 +342,22 @@ def run_checks(
                     check_id,
                     RawResult(
                         frame["status"],
-                        output=frame.get("output"),
-                        message=frame.get("message", ""),
-                        seconds=frame.get("seconds", 0.0),
-                        stdout=frame.get("stdout", ""),
+                        output=frame["output"],
+                        message=frame["message"],
+                        seconds=frame["seconds"],
+                        stdout=frame["stdout"],
                     ),
                 )
+            else:
+                try:
+                    frame = child.read(5.0, stop)
+                    if frame is not None and frame["type"] == "done" and role == "oracle":
+                        outcome.modules = list(frame["modules"])
+                except (EOFError, WireError):
+                    pass
         except Cancelled:
             return outcome
         finally:
             child.kill()
+            outcome.leftovers += child.leftovers
     return outcome

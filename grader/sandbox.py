@@ -1,0 +1,226 @@
+"""Graded mode's walls around the learner's process (Linux; best effort elsewhere).
+
+What runs where:
+- `preexec_limits` runs between fork and exec (as the parent's user): process count, file
+  size, open files, core dumps and CPU time, hard limits the child cannot raise.
+- `enter` runs in the child after torch and the chapter's spec are imported and before the
+  learner's file is: it caps memory, leaves the network (a new network namespace when the
+  kernel allows), then drops to the learner's unprivileged user for good
+  (setgroups, setresgid, setresuid, no_new_privs). Nothing of the learner's runs earlier.
+- `kill_tree` ends every process the child left: all processes of the learner's user in
+  graded mode (``kill(-1)`` as that user), and in every mode each process whose
+  environment carries the child's token (forks that left the process group included).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pwd
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+LEARNER_USER = "dlbn-learner"
+FALLBACK_UID = 65534  # nobody, where no user can be created
+CLONE_NEWNET = 0x40000000
+CLONE_NEWUSER = 0x10000000
+PR_SET_NO_NEW_PRIVS = 38
+TOKEN_VAR = "DLBN_CHILD_TOKEN"
+
+
+@dataclass(frozen=True)
+class Limits:
+    processes: int = 64  # RLIMIT_NPROC of the learner's user (threads count)
+    file_size: int = 64 * 2**20  # bytes one written file may reach
+    open_files: int = 512
+    cpu_seconds: int = 3600  # CPU time of the whole child; set per run by the runner
+
+
+def is_root() -> bool:
+    return hasattr(os, "geteuid") and os.geteuid() == 0
+
+
+def learner_account(create: bool = True) -> tuple[int, int] | None:
+    """(uid, gid) of the unprivileged user graded children run as; None unless root.
+
+    Created as a system user when missing (as on Gradescope, where the autograder is root);
+    `nobody` where no user can be created.
+    """
+    if not is_root():
+        return None
+    try:
+        entry = pwd.getpwnam(LEARNER_USER)
+        return entry.pw_uid, entry.pw_gid
+    except KeyError:
+        pass
+    if create and shutil.which("useradd"):
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--user-group",
+             "--shell", "/usr/sbin/nologin", LEARNER_USER],
+            capture_output=True, check=False,
+        )
+        try:
+            entry = pwd.getpwnam(LEARNER_USER)
+            return entry.pw_uid, entry.pw_gid
+        except KeyError:
+            pass
+    return FALLBACK_UID, FALLBACK_UID
+
+
+def preexec_limits(limits: Limits, graded: bool) -> Callable[[], None]:
+    """The function Popen runs in the child before exec: hard limits it cannot raise."""
+
+    def apply() -> None:
+        try:
+            import resource
+        except ImportError:  # not POSIX
+            return
+        pairs = [
+            (resource.RLIMIT_CORE, 0),
+            (resource.RLIMIT_FSIZE, limits.file_size),
+            (resource.RLIMIT_CPU, limits.cpu_seconds),
+        ]
+        if graded:  # counted per user: only meaningful for the learner's own user
+            pairs += [(resource.RLIMIT_NPROC, limits.processes),
+                      (resource.RLIMIT_NOFILE, limits.open_files)]
+        for which, value in pairs:
+            try:
+                resource.setrlimit(which, (value, value))
+            except (ValueError, OSError):
+                pass
+
+    return apply
+
+
+def limit_memory(limit_bytes: int, device: str) -> str | None:
+    """Cap memory at what the process maps now plus ``limit_bytes``; returns what was set.
+
+    CPU: the address space (RLIMIT_AS). On an accelerator the driver reserves huge
+    address ranges, so the cap is on writable private memory instead (RLIMIT_DATA), which
+    is what a runaway host allocation grows. Device memory itself cannot be capped from
+    outside the process; `enter` asks torch to cap it, which a hostile learner can undo.
+    """
+    try:
+        import resource
+
+        field = "VmSize" if device == "cpu" else "VmData"
+        with open("/proc/self/status") as f:
+            now = next(int(line.split()[1]) * 1024 for line in f if line.startswith(field))
+        which = resource.RLIMIT_AS if device == "cpu" else resource.RLIMIT_DATA
+        resource.setrlimit(which, (now + limit_bytes, now + limit_bytes))
+        return "memory: address space" if device == "cpu" else "memory: host data"
+    except (ImportError, OSError, StopIteration, ValueError):
+        return None
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _unshare(flags: int) -> bool:
+    try:
+        return _libc().unshare(flags) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def enter(job: dict[str, Any]) -> list[str]:
+    """Wall in this process before the learner's code runs; returns the active protections."""
+    active: list[str] = []
+    if job.get("network_off") and sys.platform.startswith("linux"):
+        # As root a plain network namespace; else one inside a new user namespace.
+        if _unshare(CLONE_NEWNET) or (not is_root() and _unshare(CLONE_NEWUSER | CLONE_NEWNET)):
+            active.append("network: none (own network namespace)")
+    uid, gid = job.get("uid"), job.get("gid")
+    if uid is not None and is_root():
+        os.setgroups([])
+        os.setresgid(gid, gid, gid)
+        os.setresuid(uid, uid, uid)
+        try:
+            os.setuid(0)
+        except PermissionError:
+            active.append(f"user: uid {uid} (unprivileged)")
+        else:  # pragma: no cover - dropping privileges did not take
+            raise SystemExit("could not drop privileges")
+    try:
+        if _libc().prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0:
+            active.append("no new privileges (setuid programs disabled)")
+    except (OSError, AttributeError):
+        pass
+    return active
+
+
+def _processes_with(predicate: Callable[[int], bool]) -> list[int]:
+    me = os.getpid()
+    found = []
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    for name in names:
+        if name.isdigit() and int(name) != me:
+            try:
+                if predicate(int(name)):
+                    found.append(int(name))
+            except OSError:
+                continue
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """False for zombies (dead, waiting to be reaped by their parent)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[-1].split()[0] != b"Z"
+
+
+def _has_token(pid: int, token: str) -> bool:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return f"{TOKEN_VAR}={token}".encode() in f.read().split(b"\0")
+
+
+def _owned_by(pid: int, uid: int) -> bool:
+    return os.stat(f"/proc/{pid}").st_uid == uid
+
+
+def _kill_as(uid: int) -> None:
+    """kill(-1, SIGKILL) as ``uid``: every process of that user, forks and daemons too."""
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the fork
+        try:
+            os.setgroups([])
+            os.setresgid(uid, uid, uid)
+            os.setresuid(uid, uid, uid)
+            os.kill(-1, signal.SIGKILL)
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def kill_tree(token: str, uid: int | None = None, seconds: float = 3.0) -> int:
+    """Kill what a child left behind; returns how many processes were still there."""
+    if not os.path.isdir("/proc"):
+        return 0
+    deadline = time.monotonic() + seconds
+    left = 0
+    while time.monotonic() < deadline:
+        marked = _processes_with(lambda p: _has_token(p, token) and _alive(p))
+        owned = (_processes_with(lambda p: _owned_by(p, uid) and _alive(p))
+                 if uid is not None else [])
+        if not marked and not owned:
+            break
+        left = max(left, len(set(marked) | set(owned)))
+        if owned and is_root():
+            _kill_as(uid)  # type: ignore[arg-type]
+        for pid in marked:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        time.sleep(0.02)
+    return left
