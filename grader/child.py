@@ -172,9 +172,8 @@ def main(job_path: str) -> None:
     import torch
 
     torch.set_num_threads(job["threads"])
-    from grader.probing import ProbeContext
-
     from grader import sandbox
+    from grader.probing import ProbeContext
 
     spec = importlib.import_module(job["spec_module"])
     for name in job.get("preload", []):  # what the checks import lazily: before the walls

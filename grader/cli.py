@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from grader import __version__
+from grader.cli_autograder import autograder
 from grader.cli_common import (
     DEVICE_CHOICES,
     EXIT_FAILED,
@@ -130,8 +131,20 @@ def _grade_one(chapter: Chapter, *, out, verbose: bool, **kw) -> object:
     is_flag=True,
     help="Show messages of passed checks and what your code printed.",
 )
+@click.option(
+    "--graded",
+    is_flag=True,
+    help="Graded mode: sandboxed child, a hidden seed set and precomputed expected outputs "
+    "(from `dlbn autograder build`; see --expected). Always on inside the autograder.",
+)
+@click.option(
+    "--expected",
+    type=click.Path(file_okay=False),
+    help="Graded mode's expected outputs (default: <course>/.dlbn/expected).",
+)
 def grade_cmd(
-    chapters, task, solution, device, seed, json_path, gradescope, junit, root, verbose
+    chapters, task, solution, device, seed, json_path, gradescope, junit, root, verbose,
+    graded, expected,
 ) -> None:  # noqa: ANN001
     """Grade a chapter's exercises.py: run your code, compare with the reference and the paper.
 
@@ -148,9 +161,20 @@ def grade_cmd(
     from grader import reporters
     from grader.history import save_last
 
-    root_path = course_root(root)
+    root_path = course_root(root, need_solutions=not graded)
     if task is not None and len(chapters) > 1:
         raise UsageError("--task needs a single chapter, not 'all'")
+    setup = _graded_setup(root_path, expected) if graded else None
+    untrusted = setup.sandbox.uid if setup else None
+    writers = [
+        (reporters.check_report_path(path, untrusted), write)
+        for path, write in (
+            (json_path, reporters.write_json),
+            (gradescope, reporters.write_gradescope),
+            (junit, reporters.write_junit),
+        )
+        if path
+    ]
     out = console()
     reports = []
     for chapter in chapters:
@@ -163,22 +187,34 @@ def grade_cmd(
             device=device,
             seed=seed,
             task=task,
+            graded=setup,
         )
         reports.append(report)
-        reporters.render(report, out, verbose=verbose, tasks=chapter.tasks)
-        if not solution and task is None:
+        if not solution and task is None and not graded:
             save_last(root_path, report)
-    for path, write in (
-        (json_path, reporters.write_json),
-        (gradescope, reporters.write_gradescope),
-        (junit, reporters.write_junit),
-    ):
-        if path:
-            write(reports, path)
+    for path, write in writers:  # on disk first: rendering comes after
+        write(reports, path)
+    for chapter, report in zip(chapters, reports, strict=True):
+        reporters.render(report, out, verbose=verbose, tasks=chapter.tasks)
     if len(reports) > 1:
         total = sum(r.score for r in reports)
         out.print(f"[bold]all chapters: {total:g}/{sum(r.max_score for r in reports):g} points[/]")
     sys.exit(EXIT_OK if all(r.all_passed for r in reports) else EXIT_FAILED)
+
+
+def _graded_setup(root: Path, expected: str | None):  # noqa: ANN202 - grader.engine.Graded
+    from grader import sandbox
+    from grader.engine import Graded
+    from grader.reference import ExpectedStore
+    from grader.runner import Sandbox
+
+    folder = Path(expected) if expected else root / ".dlbn" / "expected"
+    if not (folder / "manifest.json").is_file():
+        raise UsageError(f"graded mode needs expected outputs in {folder}; build them with "
+                         "`dlbn autograder build CH` (instructors)")
+    account = sandbox.learner_account()
+    uid, gid = account if account else (None, None)
+    return Graded(store=ExpectedStore(folder), sandbox=Sandbox(uid=uid, gid=gid))
 
 
 @main.command("verify")
@@ -264,6 +300,7 @@ def doctor_cmd(root) -> None:  # noqa: ANN001
 
 
 main.add_command(run_cmd)
+main.add_command(autograder)
 main.add_command(data)
 
 if __name__ == "__main__":

@@ -26,9 +26,9 @@ from grader.backing import agrees
 from grader.course import UsageError, course_root, exercises_path, resolve_chapter
 from grader.model import Chapter, ChapterReport, Check, CheckResult, Status
 from grader.probing import ProbeContext
-from grader.scratch import scan
 from grader.reference import ExpectedStore, cache_path, load_cached, save_cached
 from grader.runner import DEFAULT_MEMORY_LIMIT, RawResult, RunOutcome, Sandbox, run_checks
+from grader.scratch import scan
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -284,8 +284,9 @@ def grade(
         if on_result:
             on_result(res)
     meta = {"seed": seed, "scale": scale, "task": task, "solution": solution}
-    if graded is not None:
-        meta.update(graded=True, protections=learner.protections, leftovers=learner.leftovers)
+    if graded is not None:  # the drawn seed set stays out of the learner's report
+        meta.update(seed="hidden", graded=True, protections=learner.protections,
+                    leftovers=learner.leftovers)
     return ChapterReport(
         chapter=chapter.id,
         title=chapter.title,

@@ -193,4 +193,5 @@ class ChapterReport:
             "import_error": self.import_error,
             "seconds": round(self.seconds, 3),
             "tests": [r.to_dict() for r in self.results],
+            "meta": dict(self.meta),
         }

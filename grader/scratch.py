@@ -104,8 +104,8 @@ def scan(source: str, forbidden: Iterable[str]) -> list[str]:
                     note(node, f"imports {alias.name}")
                 if "importlib" in parts:
                     note(node, "imports importlib, which can hide what is called")
-        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs:
-            if node.value in names:
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value in names and id(node) not in docs:
                 note(node, f"names {node.value!r} in a string")
         if isinstance(node, ast.Call):
             func = node.func

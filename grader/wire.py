@@ -206,7 +206,8 @@ def decode_frame(body: bytes) -> dict[str, Any]:
     if head_size > MAX_HEADER or 4 + head_size > len(body):
         raise WireError("bad header size")
     try:
-        header = json.loads(body[4 : 4 + head_size].decode("utf-8"), parse_constant=_reject_constant)
+        text = body[4 : 4 + head_size].decode("utf-8")
+        header = json.loads(text, parse_constant=_reject_constant)
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise WireError(f"header is not JSON: {type(exc).__name__}") from None
     if not isinstance(header, dict) or header.get("type") not in SCHEMA:

@@ -48,10 +48,17 @@ def api(
     hint: str,
     points: float = 1.0,
     timeout: float = 20.0,
+    scratch: tuple[str, ...] = (),
+    backing: Callable[..., Verdict] | None = None,
 ) -> Check:
-    """An api check: shapes, dtype, device, inputs untouched, mode restored, from scratch."""
+    """An api check: shapes, dtype, device, inputs untouched, mode restored, from scratch.
+
+    ``scratch`` names the torch functions the learner's source must not reach (read by the
+    parent, `grader.scratch`); ``backing`` overrides graded mode's agreement rule.
+    """
     return _check(
-        Kind.API, id, title, probe, judge=judge, points=points, hint=hint, timeout=timeout
+        Kind.API, id, title, probe, judge=judge, points=points, hint=hint, timeout=timeout,
+        scratch=scratch, backing=backing,
     )
 
 
@@ -64,10 +71,13 @@ def prop(
     hint: str,
     points: float = 1.0,
     timeout: float = 60.0,
+    backing: Callable[..., Verdict] | None = None,
 ) -> Check:
-    """A property check: the learner's own measurement must show the phenomenon."""
+    """A property check: the learner's own measurement must show the phenomenon (and, in
+    graded mode, agree with the reference's on the same seeds: `grader.backing`)."""
     return _check(
-        Kind.PROPERTY, id, title, probe, judge=judge, points=points, hint=hint, timeout=timeout
+        Kind.PROPERTY, id, title, probe, judge=judge, points=points, hint=hint, timeout=timeout,
+        backing=backing,
     )
 
 

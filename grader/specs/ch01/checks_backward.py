@@ -101,5 +101,6 @@ BACKWARD = [
         probe_no_autograd,
         judge_no_autograd,
         hint="Compute the formulas directly; no .backward() or autograd.grad.",
+        scratch=("torch.autograd.grad", "torch.autograd.backward"),
     ),
 ]

@@ -226,5 +226,6 @@ FORWARD = [
         probe_from_scratch,
         judge_from_scratch,
         hint="Compute mean and variance yourself with x.mean / x.var; no F.batch_norm.",
+        scratch=FORBIDDEN[:3] + ("torch.nn.BatchNorm1d", "torch.nn.BatchNorm2d"),
     ),
 ]

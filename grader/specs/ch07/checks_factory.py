@@ -11,7 +11,7 @@ from typing import Any
 from grader.lazy import F
 from grader.model import Verdict
 from grader.probing import ProbeContext, expect_tensor
-from grader.specs.ch07.checks_norm import forbidden_calls, inputs, judge_from_scratch
+from grader.specs.ch07.checks_norm import SCRATCH, forbidden_calls, inputs, judge_from_scratch
 from grader.specs.helpers import api, match
 
 SHAPES = {"2d": (5, 6), "3d": (4, 6, 7), "4d": (3, 6, 4, 5)}
@@ -120,6 +120,6 @@ FACTORY = [
     api("ch07.3.unknown_kind", "an unknown kind raises ValueError listing the valid kinds",
         probe_unknown, judge_unknown, hint="Raise ValueError naming NORM_KINDS for other names."),
     api("ch07.3.from_scratch", "layer/instance norm and the factory's layers are your own",
-        probe_scratch, judge_from_scratch,
+        probe_scratch, judge_from_scratch, scratch=SCRATCH,
         hint="Build group, layer and instance layers from your GroupNorm, not torch's."),
 ]

@@ -27,6 +27,12 @@ FORBIDDEN = (
 )
 
 
+# what the learner's source must not name (read in the parent): the functions and torch's
+# own norm modules
+SCRATCH = (*FORBIDDEN, "torch.nn.GroupNorm", "torch.nn.LayerNorm", "torch.nn.InstanceNorm1d",
+           "torch.nn.InstanceNorm2d")
+
+
 def forbidden_calls(ctx: ProbeContext, work: Any) -> dict[str, int]:
     """Calls of each forbidden torch function made while ``work()`` ran."""
     before = {name: ctx.calls(name) for name in FORBIDDEN}
@@ -193,7 +199,7 @@ FUNCTION = [
         probe_bad_groups, judge_bad_groups,
         hint="Check C % num_groups before reshaping: reshape can silently mix channels."),
     api("ch07.1.from_scratch", "does not call torch's group/layer/instance/batch norm",
-        probe_from_scratch, judge_from_scratch,
+        probe_from_scratch, judge_from_scratch, scratch=SCRATCH,
         hint="Compute mean and variance yourself with reshape, mean and var."),
 ]
 
@@ -272,5 +278,6 @@ MODULE = [
     module_check("ch07.2.eps", "eps=0.01 on a tiny-variance input", eps=1e-2, std=1e-2,
                  hint="Pass the module's own self.eps to group_norm."),
     api("ch07.2.from_scratch", "the module does not call torch's norms", probe_module_scratch,
-        judge_from_scratch, hint="Call your own group_norm, not F.group_norm or nn.GroupNorm."),
+        judge_from_scratch, scratch=SCRATCH,
+        hint="Call your own group_norm, not F.group_norm or nn.GroupNorm."),
 ]
