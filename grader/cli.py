@@ -196,6 +196,11 @@ def grade_cmd(
         write(reports, path)
     for chapter, report in zip(chapters, reports, strict=True):
         reporters.render(report, out, verbose=verbose, tasks=chapter.tasks)
+        exposed = [p for p in report.meta.get("protections", []) if p.startswith("EXPOSED")]
+        if exposed:
+            out.print(f"[yellow]graded mode: {'; '.join(exposed)}. Grade a class with the "
+                      "autograder package (no solutions inside), or run as root where mount "
+                      "namespaces are allowed.[/]")
     if len(reports) > 1:
         total = sum(r.score for r in reports)
         out.print(f"[bold]all chapters: {total:g}/{sum(r.max_score for r in reports):g} points[/]")

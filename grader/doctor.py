@@ -51,4 +51,7 @@ def diagnose(root: str | None) -> tuple[list[tuple[str, str]], bool]:
     from grader.course import all_chapters
 
     rows.append(("chapters", ", ".join(c.id for c in all_chapters())))
+    from grader.sandbox import probe_protections
+
+    rows.extend(probe_protections())
     return rows, ok

@@ -234,7 +234,9 @@ def grade(
                              f"{chapter.id}; build it with: dlbn autograder build {chapter.id}")
         seed = graded.seed if graded.seed in seeds else secrets.choice(seeds)
         reference = graded.store.load(chapter, seed)
-        sandbox = replace(graded.sandbox, preload=tuple(graded.store.preload(chapter)))
+        hide = tuple(str(p) for p in (root_path / "solutions", graded.store.folder) if p.is_dir())
+        sandbox = replace(graded.sandbox, preload=tuple(graded.store.preload(chapter)),
+                          hide=graded.sandbox.hide + hide)
     ctx = ProbeContext(device=device, seed=seed, scale=scale)
 
     box: dict[str, RunOutcome] = {}

@@ -51,6 +51,7 @@ class Sandbox:
     gid: int | None = None
     network_off: bool = True
     preload: tuple[str, ...] = ()  # modules to import before the walls go up
+    hide: tuple[str, ...] = ()  # folders the learner must not read (solutions/, the store)
     limits: walls.Limits = walls.Limits()
 
 
@@ -100,7 +101,8 @@ class _Child:
         work = Path(self.tmp.name)
         job = dict(job)
         if box is not None:
-            job["sandbox"] = {"uid": box.uid, "gid": box.gid, "network_off": box.network_off}
+            job["sandbox"] = {"uid": box.uid, "gid": box.gid, "network_off": box.network_off,
+                              "hide": [str(p) for p in box.hide]}
             job["preload"] = list(box.preload)
             # The learner's user reads its own copy of the file and works in its own folder.
             learner = work / "learner"

@@ -30,6 +30,8 @@ LEARNER_USER = "dlbn-learner"
 FALLBACK_UID = 65534  # nobody, where no user can be created
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
+CLONE_NEWNS = 0x00020000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 16384, 1 << 18
 PR_SET_NO_NEW_PRIVS = 38
 TOKEN_VAR = "DLBN_CHILD_TOKEN"
 
@@ -130,9 +132,39 @@ def _unshare(flags: int) -> bool:
         return False
 
 
+def _hide(paths: list[str]) -> list[str]:
+    """Cover each folder with an empty read-only tmpfs in a private mount namespace (root
+    with CAP_SYS_ADMIN only, so not in a default Docker container); returns what is hidden."""
+    if not paths or not is_root() or not _unshare(CLONE_NEWNS):
+        return []
+    libc = _libc()
+    if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return []
+    hidden = []
+    for path in paths:
+        if os.path.isdir(path) and libc.mount(
+            b"tmpfs", path.encode(), b"tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            b"size=4k,mode=000",
+        ) == 0:
+            hidden.append(os.path.basename(path.rstrip("/")) or path)
+    return hidden
+
+
+def readable_by_learner(path: str) -> bool:
+    """After `enter`: can this process (now the learner) list or read ``path``?"""
+    try:
+        if os.path.isdir(path):
+            return bool(os.listdir(path))
+        with open(path, "rb"):
+            return True
+    except OSError:
+        return False
+
+
 def enter(job: dict[str, Any]) -> list[str]:
     """Wall in this process before the learner's code runs; returns the active protections."""
     active: list[str] = []
+    hidden = _hide(list(job.get("hide", [])))
     if job.get("network_off") and sys.platform.startswith("linux"):
         # As root a plain network namespace; else one inside a new user namespace.
         if _unshare(CLONE_NEWNET) or (not is_root() and _unshare(CLONE_NEWUSER | CLONE_NEWNET)):
@@ -153,6 +185,11 @@ def enter(job: dict[str, Any]) -> list[str]:
             active.append("no new privileges (setuid programs disabled)")
     except (OSError, AttributeError):
         pass
+    if hidden:
+        active.append(f"hidden: {', '.join(hidden)} (empty mounts)")
+    exposed = [p for p in job.get("hide", []) if readable_by_learner(p)]
+    if exposed:
+        active.append(f"EXPOSED: {', '.join(exposed)} readable by the learner")
     return active
 
 
@@ -224,3 +261,45 @@ def kill_tree(token: str, uid: int | None = None, seconds: float = 3.0) -> int:
                 pass
         time.sleep(0.02)
     return left
+
+
+def probe_protections() -> list[tuple[str, str]]:
+    """What graded mode's walls would be on this machine: (what, status) rows for
+    `dlbn doctor`. Tries `enter` for real in a throwaway fork."""
+    import json
+
+    account = learner_account(create=False) if is_root() else None
+    rows = [("graded: user", f"{LEARNER_USER} (uid {account[0]})" if account else
+             ("created on first graded run" if is_root() else
+              "[yellow]runs as you: graded mode drops privileges only when run as root[/]"))]
+    if not hasattr(os, "fork"):
+        return [*rows, ("graded: walls", "[yellow]not available on this platform[/]")]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - runs in the fork
+        try:
+            os.close(read)
+            job = {"network_off": True, "uid": account[0] if account else None,
+                   "gid": account[1] if account else None}
+            os.write(write, json.dumps(enter(job)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as f:
+        text = f.read()
+    os.waitpid(pid, 0)
+    try:
+        active = json.loads(text)
+    except ValueError:
+        active = []
+    network = next((a for a in active if a.startswith("network")), None)
+    rows.append(("graded: network",
+                 network or "[yellow]not isolated: this kernel or container refuses "
+                 "network namespaces[/]"))
+    rows.append(("graded: privileges", "no new privileges" if any(
+        a.startswith("no new") for a in active) else "[yellow]no_new_privs unavailable[/]"))
+    rows.append(("graded: limits", "memory, processes, file size, open files, CPU time "
+                 "(hard rlimits)" if os.name == "posix" else "[yellow]none[/]"))
+    rows.append(("graded: process tree", "every process of the learner's user is killed"
+                 if account else "processes that keep the grader's token are killed"))
+    return rows

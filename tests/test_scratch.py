@@ -1,0 +1,63 @@
+"""From-scratch rules read in the parent: the references pass, the usual tricks do not."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.course import all_chapters
+from grader.scratch import scan
+from grader.specs.ch01.checks_forward import FORBIDDEN
+
+BN = FORBIDDEN[:3]
+HEAD = "import torch\nimport torch.nn.functional as F\nfrom torch import nn\n"
+
+
+def test_every_reference_and_starter_is_clean(repo_root) -> None:  # noqa: ANN001
+    checked = 0
+    for chapter in all_chapters():
+        for check in chapter.checks:
+            if check.scratch:
+                for part in ("solutions", "chapters"):
+                    text = (repo_root / part / chapter.slug / "exercises.py").read_text()
+                    assert scan(text, check.scratch) == [], (check.id, part)
+                checked += 1
+    assert checked >= 5
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "def f(x):\n    return F.batch_norm(x, None, None, training=True)\n",
+        "def f(x):\n    return torch.batch_norm(x, None, None, None, None, True, 0.1, 1e-5, False)\n",
+        "from torch.nn.functional import batch_norm as bn\n",
+        "def f(x):\n    return getattr(F, 'batch' + '_norm')(x, None, None)\n",
+        "def f(x):\n    name = 'batch_norm'\n    return getattr(F, name)(x)\n",
+        "def f(x):\n    return torch.ops.aten.native_batch_norm(x)\n",
+        "def f(x):\n    return torch._C._nn.something(x)\n",
+        "def f(x):\n    return eval('F.batch' + '_norm')(x)\n",
+        "import importlib\n",
+        "def f(x):\n    return __import__('torch').nn.functional.__dict__['batch_norm'](x)\n",
+        "def f(x):\n    return vars(F)['batch_' + 'norm'](x)\n",
+        "def f(x):\n    return nn.BatchNorm1d(3)(x)\n",
+        "import sys\ndef f(x):\n    return sys.modules['torch'].batch_norm(x)\n",
+    ],
+)
+def test_tricks_are_found(body: str) -> None:
+    forbidden = (*BN, "torch.nn.BatchNorm1d")
+    assert scan(HEAD + body, forbidden), body
+
+
+def test_docstrings_and_own_names_are_fine() -> None:
+    text = HEAD + (
+        'def batch_norm_forward(x):\n    """Like F.batch_norm, but yours."""\n'
+        "    return (x - x.mean(0)) / x.std(0)\n"
+        "def group_norm(x):\n    return x\n"
+        "def use():\n    return group_norm(1)\n"
+    )
+    assert scan(text, (*BN, "torch.nn.functional.group_norm")) == []
+
+
+def test_autograd_rules() -> None:
+    rules = ("torch.autograd.grad", "torch.autograd.backward")
+    assert scan(HEAD + "def f(x):\n    return torch.autograd.grad(x, x)\n", rules)
+    assert scan(HEAD + "def batch_norm_backward(g):\n    return g\n", rules) == []
