@@ -13,10 +13,10 @@ from pathlib import Path
 
 import jsonschema
 import pytest
+from test_reporters import GRADESCOPE_SCHEMA
 
 from grader.autograder import extract
 from grader.verify import apply_mutant
-from test_reporters import GRADESCOPE_SCHEMA
 
 REPO = Path(__file__).resolve().parents[1]
 DLBN = [sys.executable, "-m", "grader.cli"]

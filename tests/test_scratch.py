@@ -28,7 +28,7 @@ def test_every_reference_and_starter_is_clean(repo_root) -> None:  # noqa: ANN00
     "body",
     [
         "def f(x):\n    return F.batch_norm(x, None, None, training=True)\n",
-        "def f(x):\n    return torch.batch_norm(x, None, None, None, None, True, 0.1, 1e-5, False)\n",
+        "def f(x):\n    return torch.batch_norm(x, None, None, None, None, True, 0.1, 1e-5)\n",
         "from torch.nn.functional import batch_norm as bn\n",
         "def f(x):\n    return getattr(F, 'batch' + '_norm')(x, None, None)\n",
         "def f(x):\n    name = 'batch_norm'\n    return getattr(F, name)(x)\n",
