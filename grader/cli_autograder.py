@@ -59,13 +59,13 @@ def build_cmd(chapters, output, seed_sets, device, root) -> None:  # noqa: ANN00
     local = root_path / ".dlbn" / STORE
     import zipfile
 
+    from grader.reference import write_private
+
     shutil.rmtree(local, ignore_errors=True)
     with zipfile.ZipFile(zip_path) as zf:
         for name in zf.namelist():
             if name.startswith(f"{STORE}/"):
-                target = root_path / ".dlbn" / name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(zf.read(name))
+                write_private(root_path / ".dlbn" / name, zf.read(name))
     size = zip_path.stat().st_size / 2**20
     out.print(f"[green]wrote {zip_path}[/] ({size:.1f} MiB, {len(chapters)} chapter(s), "
               f"{seed_sets} seed sets each); expected outputs also in {local}")

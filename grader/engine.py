@@ -15,12 +15,16 @@ from-scratch checks also read the learner's source (`grader.scratch`).
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from grader.backing import agrees
 from grader.course import UsageError, course_root, exercises_path, resolve_chapter
@@ -28,16 +32,28 @@ from grader.model import Chapter, ChapterReport, Check, CheckResult, Status
 from grader.probing import ProbeContext
 from grader.reference import ExpectedStore, cache_path, load_cached, save_cached
 from grader.runner import DEFAULT_MEMORY_LIMIT, RawResult, RunOutcome, Sandbox, run_checks
+from grader.sandbox import GradedLock
 from grader.scratch import scan
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 
+def no_accelerator_here() -> bool:
+    """True when this machine certainly has no device torch could use (Linux without the
+    NVIDIA or ROCm kernel drivers), which lets 'auto' and 'cpu' resolve without importing
+    torch, so the parent's torch import can overlap the child's start-up."""
+    return sys.platform.startswith("linux") and not any(
+        os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd")
+    )
+
+
 def resolve_device(device: str) -> str:
     """'auto' -> cuda, then mps, then cpu; a device that is not there is a usage error."""
+    name = device.lower()
+    if name == "cpu" or (name == "auto" and no_accelerator_here()):
+        return "cpu"
     import torch
 
-    name = device.lower()
     if name == "auto":
         if torch.cuda.is_available():
             return "cuda"
@@ -253,21 +269,23 @@ def grade(
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
 
-    learner = run_checks(
-        path=path.resolve(),
-        spec_module=chapter.spec_module,
-        check_ids=list(by_id),
-        timeouts={c.id: c.timeout for c in checks},
-        role="learner",
-        device=device,
-        seed=seed,
-        scale=scale,
-        threads=_threads(),
-        memory_limit=memory_limit,
-        env=child_env(root_path),
-        sandbox=sandbox,
-        on_start=(lambda cid: on_start(by_id[cid])) if on_start else None,
-    )
+    # The parent needs torch only to decode and judge: import it while the child starts.
+    warm_up = threading.Thread(target=_import_torch, daemon=True)
+    warm_up.start()
+    with GradedLock() if graded is not None else contextlib.nullcontext():
+        learner = _run_learner(
+            path=path.resolve(),
+            spec_module=chapter.spec_module,
+            check_ids=list(by_id),
+            timeouts={c.id: c.timeout for c in checks},
+            device=device,
+            seed=seed,
+            scale=scale,
+            memory_limit=memory_limit,
+            env=child_env(root_path),
+            sandbox=sandbox,
+            on_start=(lambda cid: on_start(by_id[cid])) if on_start else None,
+        )
     if thread is not None:
         if not any(
             c.needs_reference and learner.results.get(c.id, RawResult("error")).status == "ok"
@@ -299,6 +317,14 @@ def grade(
         seconds=time.perf_counter() - started,
         meta=meta,
     )
+
+
+def _run_learner(**kw: Any) -> RunOutcome:
+    return run_checks(role="learner", threads=_threads(), **kw)
+
+
+def _import_torch() -> None:
+    import torch  # noqa: F401
 
 
 def _source_text(path: Path) -> str:

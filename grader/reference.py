@@ -43,9 +43,15 @@ def code_hash(root: Path | None, chapter: Chapter | None) -> str:
 
 
 def torch_version() -> str:
-    import torch
+    """torch's version from its metadata (importing torch costs seconds)."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return torch.__version__
+    try:
+        return version("torch")
+    except PackageNotFoundError:
+        import torch
+
+        return torch.__version__
 
 
 def outcome_bytes(outcome: RunOutcome) -> bytes:
@@ -80,8 +86,8 @@ def outcome_from_bytes(data: bytes) -> RunOutcome:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Atomically, readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Atomically, readable by the owner only (new folders too)."""
+    os.makedirs(path.parent, mode=0o700, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as f:

@@ -150,15 +150,17 @@ def _hide(paths: list[str]) -> list[str]:
     return hidden
 
 
-def readable_by_learner(path: str) -> bool:
-    """After `enter`: can this process (now the learner) list or read ``path``?"""
-    try:
-        if os.path.isdir(path):
-            return bool(os.listdir(path))
-        with open(path, "rb"):
-            return True
-    except OSError:
-        return False
+def readable_by_learner(path: str, files: int = 200) -> bool:
+    """After `enter`: can this process (now the learner) read any file under ``path``?"""
+    for folder, _, names in os.walk(path):
+        for name in names[:files]:
+            try:
+                with open(os.path.join(folder, name), "rb") as f:
+                    f.read(1)
+                return True
+            except OSError:
+                continue
+    return False
 
 
 def enter(job: dict[str, Any]) -> list[str]:
@@ -191,6 +193,29 @@ def enter(job: dict[str, Any]) -> list[str]:
     if exposed:
         active.append(f"EXPOSED: {', '.join(exposed)} readable by the learner")
     return active
+
+
+class GradedLock:
+    """One graded run at a time per machine: ending a child kills every process of the
+    learner's user, which would end another run's child too."""
+
+    def __init__(self, path: str = "/tmp/dlbn-graded.lock") -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def __enter__(self) -> GradedLock:
+        try:
+            import fcntl
+
+            self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+            fcntl.flock(self.fd, fcntl.LOCK_EX)
+        except (ImportError, OSError):
+            self.fd = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
 
 
 def _processes_with(predicate: Callable[[int], bool]) -> list[int]:

@@ -102,3 +102,21 @@ def test_missing_submission_scores_zero(tmp_path: Path, package: Path) -> None:
     data, _ = gradescope(tmp_path, package, None)
     assert data["score"] == 0
     assert "no ch01_batchnorm/exercises.py" in data["tests"][0]["output"]
+
+
+@pytest.mark.skipif(shutil.which("capsh") is None, reason="needs capsh to drop capabilities")
+def test_graded_mode_works_without_sys_admin_as_in_docker(tmp_path: Path, package: Path) -> None:
+    """Docker's default root has no CAP_SYS_ADMIN: no namespaces, but the user still drops."""
+    ag = tmp_path / "autograder"
+    source, sub, results = ag / "source", ag / "submission", ag / "results"
+    for folder in (source, sub, results):
+        folder.mkdir(parents=True)
+    extract(package, source)
+    (sub / "exercises.py").write_text((REPO / "solutions/ch01_batchnorm/exercises.py").read_text())
+    env = {**os.environ, "DLBN_AUTOGRADER": str(ag), "DLBN_PYTHON": sys.executable,
+           "DLBN_SKIP_INSTALL": "1"}
+    for script in ("bash setup.sh", "./run_autograder"):
+        subprocess.run(["capsh", "--drop=cap_sys_admin", "--", "-c", f"cd {source} && {script}"],
+                       env=env, capture_output=True, text=True, timeout=300)
+    data = json.loads((results / "results.json").read_text())
+    assert data["score"] == 23, [t["output"] for t in data["tests"] if t["status"] != "passed"]
