@@ -167,7 +167,7 @@ def grade_cmd(
     setup = _graded_setup(root_path, expected) if graded else None
     untrusted = setup.sandbox.uid if setup else None
     writers = [
-        (reporters.check_report_path(path, untrusted), write)
+        (_report_path(path, untrusted), write)
         for path, write in (
             (json_path, reporters.write_json),
             (gradescope, reporters.write_gradescope),
@@ -205,6 +205,15 @@ def grade_cmd(
         total = sum(r.score for r in reports)
         out.print(f"[bold]all chapters: {total:g}/{sum(r.max_score for r in reports):g} points[/]")
     sys.exit(EXIT_OK if all(r.all_passed for r in reports) else EXIT_FAILED)
+
+
+def _report_path(path: str, untrusted: int | None) -> Path:
+    from grader import reporters
+
+    try:
+        return reporters.check_report_path(path, untrusted)
+    except reporters.ReportPathError as exc:
+        raise UsageError(f"will not write a report there: {exc}") from None
 
 
 def _graded_setup(root: Path, expected: str | None):  # noqa: ANN202 - grader.engine.Graded

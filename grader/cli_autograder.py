@@ -106,7 +106,10 @@ def run_cmd(source, submission, results) -> None:  # noqa: ANN001
     if not chapters:
         raise UsageError(f"{source_path / STORE} holds no expected outputs")
     graded = graded_setup(source_path)
-    target = reporters.check_report_path(results, uid_of_learner())
+    try:
+        target = reporters.check_report_path(results, uid_of_learner())
+    except reporters.ReportPathError as exc:
+        raise UsageError(f"will not write results there: {exc}") from None
     reporters.write_gradescope(unfinished(chapters), target)
     reports = []
     for chapter in chapters:

@@ -16,6 +16,7 @@ from-scratch checks also read the learner's source (`grader.scratch`).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import sys
@@ -28,12 +29,12 @@ from typing import Any
 
 from grader.backing import agrees
 from grader.course import UsageError, course_root, exercises_path, resolve_chapter
-from grader.model import Chapter, ChapterReport, Check, CheckResult, Status
+from grader.model import Chapter, ChapterReport, Check, CheckResult, Kind, Status
 from grader.probing import ProbeContext
 from grader.reference import ExpectedStore, cache_path, load_cached, save_cached
 from grader.runner import DEFAULT_MEMORY_LIMIT, RawResult, RunOutcome, Sandbox, run_checks
 from grader.sandbox import GradedLock
-from grader.scratch import scan
+from grader.scratch import graded_findings, read_source, scan
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -250,7 +251,10 @@ def grade(
                              f"{chapter.id}; build it with: dlbn autograder build {chapter.id}")
         seed = graded.seed if graded.seed in seeds else secrets.choice(seeds)
         reference = graded.store.load(chapter, seed)
-        hide = tuple(str(p) for p in (root_path / "solutions", graded.store.folder) if p.is_dir())
+        package = Path(__file__).resolve().parents[1]  # an editable install's checkout
+        secret = (root_path / "solutions", package / "solutions", root_path / ".git",
+                  package / ".git", graded.store.folder)
+        hide = tuple(dict.fromkeys(str(p) for p in secret if p.is_dir()))
         sandbox = replace(graded.sandbox, preload=tuple(graded.store.preload(chapter)),
                           hide=graded.sandbox.hide + hide)
     ctx = ProbeContext(device=device, seed=seed, scale=scale)
@@ -269,6 +273,12 @@ def grade(
         thread = threading.Thread(target=work, daemon=True)
         thread.start()
 
+    text = _source_text(path)
+    if graded is not None:
+        breaches = graded_findings(text)
+        if breaches:  # not run at all: the file could forge or reach what is not its own
+            return _integrity_report(chapter, checks, path, device, breaches, started,
+                                     on_result)
     # The parent needs torch only to decode and judge: import it while the child starts.
     warm_up = threading.Thread(target=_import_torch, daemon=True)
     warm_up.start()
@@ -294,13 +304,15 @@ def grade(
             stop.set()  # nothing to compare (e.g. an untouched starter): don't wait
         thread.join()
         reference = box.get("ref")
-    text = _source_text(path) if any(c.scratch for c in checks) else ""
     results = []
     for check in checks:
         raw = learner.results.get(check.id, RawResult("error", message="not run"))
         expected = reference.results.get(check.id) if reference else None
-        res = judge_one(check, raw, expected, ctx, graded=graded is not None, source=text)
-        results.append(res)
+        results.append(judge_one(check, raw, expected, ctx, graded=graded is not None,
+                                 source=text))
+    if graded is not None:
+        results = _backed_by_matches(results, checks)
+    for res in results:
         if on_result:
             on_result(res)
     meta = {"seed": seed, "scale": scale, "task": task, "solution": solution}
@@ -328,7 +340,48 @@ def _import_torch() -> None:
 
 
 def _source_text(path: Path) -> str:
+    """The text the child's import runs (coding cookies honoured)."""
     try:
-        return path.read_text(errors="replace")
-    except OSError:
+        return read_source(path.read_bytes())
+    except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
         return ""
+
+
+def _backed_by_matches(results: list[CheckResult], checks: tuple[Check, ...]) -> list[CheckResult]:
+    """Graded mode: an api or property check counts only when its task's implementation is
+    shown correct on the hidden seeds, i.e. when a match check of the task passes (tasks
+    without match checks rely on `grader.backing` alone). An api check's expected output
+    is often a constant (True: "inputs untouched"), which a process could simply report."""
+    kinds = {c.id: c.kind for c in checks}
+    tasks_with_matches = {c.task for c in checks if c.needs_reference}
+    proven = {r.task for r in results if r.passed and kinds[r.id] is Kind.MATCH}
+    out = []
+    for r in results:
+        if r.passed and kinds[r.id] is not Kind.MATCH and r.task in tasks_with_matches - proven:
+            r = dataclasses.replace(
+                r, status=Status.FAILED, score=0.0,
+                message="graded mode: this check counts once a match check of its task passes "
+                "(your implementation agrees with the reference on the hidden inputs)")
+        out.append(r)
+    return out
+
+
+def _integrity_report(
+    chapter: Chapter, checks: tuple[Check, ...], path: Path, device: str, breaches: list[str],
+    started: float, on_result: Callable[[CheckResult], None] | None,
+) -> ChapterReport:
+    message = ("integrity: graded mode runs ordinary numeric code only; in your file, "
+               + "; ".join(breaches[:4]) + (" ..." if len(breaches) > 4 else "")
+               + ". Remove that and submit again.")
+    results = tuple(
+        CheckResult(id=c.id, task=c.task, title=c.title, kind=c.kind.value, status=Status.ERROR,
+                    score=0.0, max_score=c.points, message=message)
+        for c in checks
+    )
+    for r in results:
+        if on_result:
+            on_result(r)
+    return ChapterReport(chapter=chapter.id, title=chapter.title, source=str(path), device=device,
+                         results=results, import_error=message,
+                         seconds=time.perf_counter() - started,
+                         meta={"seed": "hidden", "graded": True, "integrity": breaches})

@@ -202,7 +202,10 @@ def _death_message(child: _Child) -> tuple[str, str]:
     if code == -signal.SIGKILL:
         return "memory", "the process was killed (SIGKILL), most likely for using too much memory"
     if code < 0:
-        name = signal.Signals(-code).name
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:  # real-time signals have no name
+            name = f"signal {-code}"
         return "error", f"the process crashed with signal {name} while running your code"
     tail = child.stderr_tail()
     detail = f"\n{tail}" if tail else ""

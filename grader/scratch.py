@@ -21,6 +21,7 @@ learner's file does not contain (a learner file is one file).
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterable
 
 HIDING_CALLS = {"eval", "exec", "compile", "__import__", "globals", "vars", "locals"}
@@ -68,45 +69,78 @@ def _docstrings(tree: ast.AST) -> set[int]:
     return ids
 
 
-def scan(source: str, forbidden: Iterable[str]) -> list[str]:
-    """Findings ("line 12: F.batch_norm ...") that break the from-scratch rule; [] if none.
+def _family(name: str) -> str:
+    return name.lower().replace("_", "")
 
-    A file that does not parse gives no findings here (its import error is reported).
+
+def _defined(tree: ast.AST) -> set[str]:
+    """Names the learner's file defines itself (functions, classes, arguments, variables)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.arg):
+            names.add(node.arg)
+        elif isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            names.add(node.id)
+    return names
+
+
+def scan(source: str, forbidden: Iterable[str]) -> list[str]:
+    """Findings ("line 12: uses .batch_norm") that break the from-scratch rule; [] if none.
+
+    A forbidden function gives away a *family* of names: ``batch_norm`` forbids every
+    torch name that contains "batchnorm" once underscores and case are ignored
+    (``native_batch_norm``, ``BatchNorm1d``, ``modules.batchnorm``, ``_BatchNorm``), as an
+    attribute, an import or an identifier-like string; the learner's own definitions
+    (``batch_norm_forward``, a class ``BatchNorm``) are theirs to use.
+    A file that does not parse gives no findings here (its import error is reported); one
+    too deep for the parent to parse fails closed.
     """
     try:
         tree = ast.parse(source)
+        nodes = list(ast.walk(tree))
     except (SyntaxError, ValueError):
         return []
-    names = identifiers(forbidden)
+    except (RecursionError, MemoryError):
+        return ["line 0: the file is nested too deeply for the grader to read"]
+    families = {_family(n) for n in identifiers(forbidden)}
     torch_names = _torch_aliases(tree)
     docs = _docstrings(tree)
+    own = _defined(tree)
     found: list[tuple[int, str]] = []
 
     def note(node: ast.AST, what: str) -> None:
         found.append((getattr(node, "lineno", 0), what))
 
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name):  # the learner's own group_norm is fine; torch's is
-            if node.id in HIDING_NAMES:  # caught where it is imported
+    def forbidden_name(name: str) -> bool:
+        return any(f in _family(name) for f in families)
 
+    for node in nodes:
+        if isinstance(node, ast.Name):
+            if node.id in HIDING_NAMES:
                 note(node, f"uses {node.id}, which can hide what is called")
+            elif forbidden_name(node.id) and node.id not in own:
+                note(node, f"uses {node.id}")
         elif isinstance(node, ast.Attribute):
-            if node.attr in names and _root(node) != "self":
+            if forbidden_name(node.attr) and _root(node) != "self":
                 note(node, f"uses .{node.attr}")
             elif node.attr in HIDING_ATTRS and _root(node) in torch_names | {"sys"}:
                 note(node, f"uses {_root(node)}...{node.attr}, which can hide what is called")
             elif node.attr == "__dict__":
                 note(node, "uses __dict__, which can hide what is called")
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            module = getattr(node, "module", None) or ""
             for alias in node.names:
-                parts = set(alias.name.split("."))
-                if parts & names:
-                    note(node, f"imports {alias.name}")
-                if "importlib" in parts:
+                full = f"{module}.{alias.name}" if module else alias.name
+                if forbidden_name(full):
+                    note(node, f"imports {full}")
+                if "importlib" in full.split("."):
                     note(node, "imports importlib, which can hide what is called")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str):
-            if node.value in names and id(node) not in docs:
-                note(node, f"names {node.value!r} in a string")
+            words = re.findall(r"[A-Za-z_]\w*", node.value)
+            if id(node) not in docs and any(forbidden_name(w) and w not in own for w in words):
+                note(node, f"names {node.value[:60]!r} in a string")
         if isinstance(node, ast.Call):
             func = node.func
             if isinstance(func, ast.Name) and func.id in HIDING_CALLS:
@@ -116,4 +150,99 @@ def scan(source: str, forbidden: Iterable[str]) -> list[str]:
                 literal = len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
                 if _root(target) in torch_names and not literal:
                     note(node, f"calls {func.id}() on a torch module with a computed name")
+    return [f"line {line}: {what}" for line, what in sorted(set(found))]
+
+
+# ----------------------------------------------------------------------------- graded mode
+# In graded mode a learner's file must be ordinary numeric code: the ways a file could
+# forge frames on its pipe, reach the grader's objects in its own process, or hide what it
+# calls are outside this dialect, and a file that uses them fails every check as an
+# integrity error. Every reference solution is inside it (tests/test_scratch.py).
+ALLOWED_IMPORTS = (
+    "__future__", "math", "cmath", "typing", "dataclasses", "collections", "functools",
+    "itertools", "enum", "abc", "numbers", "random", "statistics", "copy", "warnings",
+    "numpy", "scipy", "torch", "dlbn",
+)
+DENIED_MODULES = ("torch._C", "torch.ops", "torch.hub", "torch.library",
+                  "torch.utils.cpp_extension", "torch._dynamo", "torch._inductor", "torch._ops",
+                  "torch.multiprocessing", "numpy.ctypeslib", "numpy.lib.format")
+DENIED_NAMES = {"eval", "exec", "compile", "__import__", "globals", "locals", "vars", "open",
+                "breakpoint", "input", "memoryview", "__builtins__", "__loader__", "__spec__",
+                "exit", "quit"}
+DENIED_ATTRS = {"save", "load", "from_file", "tofile", "fromfile", "savetxt", "savez",
+                "savez_compressed", "loadtxt", "memmap", "hub", "cpp_extension", "library",
+                "ops", "_C", "_VF", "_ops", "system", "popen", "fdopen", "multiprocessing",
+                "get_type_hints", "ForwardRef", "_eval_type", "evaluate_forward_ref"}
+ALLOWED_DUNDERS = {"__init__", "__name__", "__class__", "__doc__", "__repr__", "__str__",
+                   "__len__", "__getitem__", "__call__", "__post_init__", "__iter__"}
+
+
+def _module_allowed(name: str) -> bool:
+    if any(name == d or name.startswith(d + ".") for d in DENIED_MODULES):
+        return False
+    return name.split(".")[0] in ALLOWED_IMPORTS
+
+
+def read_source(data: bytes) -> str:
+    """The text Python's import system runs: PEP 263 coding cookies honoured."""
+    import importlib.util
+
+    return importlib.util.decode_source(data)
+
+
+def graded_findings(source: str) -> list[str]:
+    """Where the learner's file leaves graded mode's dialect; [] if it does not.
+
+    A file too deep for the parent to parse fails closed (one finding)."""
+    try:
+        tree = ast.parse(source)
+        nodes = list(ast.walk(tree))
+    except (SyntaxError, ValueError):
+        return []  # the child reports the syntax error
+    except (RecursionError, MemoryError):
+        return ["the file is nested too deeply for the grader to read"]
+    torch_names = _torch_aliases(tree)
+    found: list[tuple[int, str]] = []
+
+    def note(node: ast.AST, what: str) -> None:
+        found.append((getattr(node, "lineno", 0), what))
+
+    for node in nodes:
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if not _module_allowed(alias.name):
+                    note(node, f"imports {alias.name}")
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level or not _module_allowed(module):
+                note(node, f"imports from {'.' * node.level}{module}")
+            for alias in node.names:
+                provided = module.split(".")[0] == "dlbn"  # the course's own bench
+                if not _module_allowed(f"{module}.{alias.name}") or (
+                    alias.name in DENIED_ATTRS and not provided
+                ):
+                    note(node, f"imports {module}.{alias.name}")
+        elif isinstance(node, ast.Name):
+            if node.id in DENIED_NAMES:
+                note(node, f"uses {node.id}")
+            elif node.id in ("getattr", "setattr", "delattr"):
+                parent_call = any(isinstance(n, ast.Call) and n.func is node for n in nodes)
+                if not parent_call:
+                    note(node, f"passes {node.id} around")
+        elif isinstance(node, ast.Attribute):
+            attr = node.attr
+            if attr.startswith("__") and attr.endswith("__") and attr not in ALLOWED_DUNDERS:
+                note(node, f"uses .{attr}")
+            elif attr in DENIED_ATTRS:
+                note(node, f"uses .{attr}")
+            elif attr.startswith("_") and _root(node) in torch_names:
+                note(node, f"uses torch's private .{attr}")
+        elif isinstance(node, ast.Call):
+            func = node.func
+            if isinstance(func, ast.Name) and func.id in ("getattr", "setattr", "delattr"):
+                literal = len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
+                if not literal:
+                    note(node, f"calls {func.id}() with a computed name")
+                elif str(node.args[1].value).startswith("__"):
+                    note(node, f"calls {func.id}() on {node.args[1].value}")
     return [f"line {line}: {what}" for line, what in sorted(set(found))]
