@@ -59,9 +59,9 @@ def main() -> None:
     args = parser.parse_args()
     ids = args.chapters or chapters()
     with tempfile.TemporaryDirectory() as tmp:
-        build = subprocess.run([*DLBN, "autograder", "build", *ids[:1] if len(ids) == 1 else
-                                ["all"], "-o", f"{tmp}/ag.zip", "--seed-sets", "1"],
-                               cwd=ROOT, capture_output=True, text=True)
+        target = ids[0] if len(ids) == 1 else "all"
+        build = subprocess.run([*DLBN, "autograder", "build", target, "-o", f"{tmp}/ag.zip",
+                                "--seed-sets", "1"], cwd=ROOT, capture_output=True, text=True)
         if build.returncode:
             sys.exit(f"could not build the expected outputs:\n{build.stderr}")
     grade = [*DLBN, "grade", "--solution", "--device", "cpu"]
