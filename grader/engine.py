@@ -34,7 +34,7 @@ from grader.probing import ProbeContext
 from grader.reference import ExpectedStore, cache_path, load_cached, save_cached
 from grader.runner import DEFAULT_MEMORY_LIMIT, RawResult, RunOutcome, Sandbox, run_checks
 from grader.sandbox import GradedLock
-from grader.scratch import graded_findings, read_source, scan
+from grader.scratch import STANDARD_MODULES, graded_findings, read_source, scan
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
@@ -250,22 +250,33 @@ def grade(
             raise UsageError(f"the expected-output store {graded.store.folder} has nothing for "
                              f"{chapter.id}; build it with: dlbn autograder build {chapter.id}")
         seed = graded.seed if graded.seed in seeds else secrets.choice(seeds)
-        reference = graded.store.load(chapter, seed)
+        store, drawn = graded.store, seed
+        if not store.path(chapter, drawn).is_file():
+            raise UsageError(f"{store.path(chapter, drawn)} is missing; rebuild the store")
         package = Path(__file__).resolve().parents[1]  # an editable install's checkout
         secret = (root_path / "solutions", package / "solutions", root_path / ".git",
                   package / ".git", graded.store.folder)
         hide = tuple(dict.fromkeys(str(p) for p in secret if p.is_dir()))
-        sandbox = replace(graded.sandbox, preload=tuple(graded.store.preload(chapter)),
+        # What the reference imported, and the small standard modules the dialect allows:
+        # where Python itself is unreadable to the learner's user, only these import.
+        preload = (*graded.store.preload(chapter), *STANDARD_MODULES)
+        sandbox = replace(graded.sandbox, preload=preload,
                           hide=graded.sandbox.hide + hide)
     ctx = ProbeContext(device=device, seed=seed, scale=scale)
 
     box: dict[str, RunOutcome] = {}
     thread = None
     stop = threading.Event()
-    if reference is None and any(c.needs_reference for c in checks):
-        needed = [c.id for c in checks if c.needs_reference]
-        reference = load_cached(cache_path(root_path, chapter, device, seed, scale), needed)
-    if reference is None and any(c.needs_reference for c in checks):
+    # Expected outputs load (store, cache) or run in the background: decoding them imports
+    # torch, which should overlap the child's start-up, not precede it.
+    if graded is not None:
+
+        def work() -> None:
+            box["ref"] = store.load(chapter, drawn)
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+    elif reference is None and any(c.needs_reference for c in checks):
 
         def work() -> None:
             box["ref"] = cached_reference(chapter, root_path, checks, device, seed, scale, stop)
@@ -296,7 +307,10 @@ def grade(
             sandbox=sandbox,
             on_start=(lambda cid: on_start(by_id[cid])) if on_start else None,
         )
-    if thread is not None:
+    if thread is not None and graded is not None:
+        thread.join()
+        reference = box.get("ref")
+    elif thread is not None:
         if not any(
             c.needs_reference and learner.results.get(c.id, RawResult("error")).status == "ok"
             for c in checks

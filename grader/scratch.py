@@ -163,6 +163,7 @@ ALLOWED_IMPORTS = (
     "itertools", "enum", "abc", "numbers", "random", "statistics", "copy", "warnings",
     "numpy", "scipy", "torch", "dlbn",
 )
+STANDARD_MODULES = tuple(m for m in ALLOWED_IMPORTS if m not in ("numpy", "scipy", "torch", "dlbn"))
 DENIED_MODULES = ("torch._C", "torch.ops", "torch.hub", "torch.library",
                   "torch.utils.cpp_extension", "torch._dynamo", "torch._inductor", "torch._ops",
                   "torch.multiprocessing", "numpy.ctypeslib", "numpy.lib.format")
