@@ -133,6 +133,7 @@ def build_store(
         store.record(chapter, seeds, {
             "preload": sorted(m for m in modules if not m.startswith(("dlbn_run", "__"))),
             "torch": torch_version(), "device": device, "code": code_hash(None, None),
+            "solution": code_hash(root, chapter),
         })
         found[chapter.id] = seeds
     return found

@@ -249,6 +249,11 @@ def grade(
         if not seeds:
             raise UsageError(f"the expected-output store {graded.store.folder} has nothing for "
                              f"{chapter.id}; build it with: dlbn autograder build {chapter.id}")
+        stale = graded.store.stale(chapter, root_path)
+        if stale:
+            raise UsageError(f"the expected outputs in {graded.store.folder} are out of date "
+                             f"for {chapter.id} ({stale}); rebuild: dlbn autograder build "
+                             f"{chapter.id}")
         seed = graded.seed if graded.seed in seeds else secrets.choice(seeds)
         store, drawn = graded.store, seed
         if not store.path(chapter, drawn).is_file():

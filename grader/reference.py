@@ -154,6 +154,18 @@ class ExpectedStore:
         entry = self.manifest()["chapters"].get(chapter.id) or {}
         return list(entry.get("preload", []))
 
+    def stale(self, chapter: Chapter, root: Path) -> str:
+        """Why this store's outputs no longer fit the code here ('' when they do)."""
+        entry = self.manifest()["chapters"].get(chapter.id) or {}
+        if entry.get("code") != code_hash(None, None):
+            return "the grader or the bench changed since the store was built"
+        if entry.get("torch") != torch_version():
+            return f"it was built with torch {entry.get('torch')}, this is {torch_version()}"
+        has_solution = (root / "solutions" / chapter.slug / "exercises.py").is_file()
+        if has_solution and entry.get("solution") != code_hash(root, chapter):
+            return "the chapter's solution changed since the store was built"
+        return ""
+
     def path(self, chapter: Chapter, seed: int) -> Path:
         return self.folder / chapter.id / f"seed-{seed}.bin"
 
