@@ -16,9 +16,11 @@ import pytest
 from test_reporters import GRADESCOPE_SCHEMA
 
 from grader.autograder import extract
+from grader.specs.ch01 import CHAPTER as CH01
 from grader.verify import apply_mutant
 
 REPO = Path(__file__).resolve().parents[1]
+FULL = int(CH01.max_score)
 DLBN = [sys.executable, "-m", "grader.cli"]
 
 pytestmark = [
@@ -76,8 +78,8 @@ def test_package_has_no_solutions(package: Path) -> None:
 def test_correct_submission_scores_full_marks(tmp_path: Path, package: Path) -> None:
     solution = (REPO / "solutions/ch01_batchnorm/exercises.py").read_text()
     data, source = gradescope(tmp_path, package, solution)
-    assert data["score"] == 23, [t["output"] for t in data["tests"] if t["status"] != "passed"]
-    assert len(data["tests"]) == 23 and all(t["status"] == "passed" for t in data["tests"])
+    assert data["score"] == FULL, [t["output"] for t in data["tests"] if t["status"] != "passed"]
+    assert len(data["tests"]) == FULL and all(t["status"] == "passed" for t in data["tests"])
     assert data["tests"][0]["number"] == "1.1.1"
     store = source / "expected"
     assert store.stat().st_mode & 0o077 == 0  # setup.sh: readable by root only
@@ -94,7 +96,7 @@ def test_wrong_submission_loses_the_points_its_mistake_costs(
     data, _ = gradescope(tmp_path, package, apply_mutant(solution, mutant))
     failed = {t["name"].split(":")[0] for t in data["tests"] if t["status"] == "failed"}
     assert {"ch01.1.small_batch", "ch01.1.running_stats"} & failed
-    assert 0 < data["score"] < 23
+    assert 0 < data["score"] < FULL
     assert all(t["score"] == 0 for t in data["tests"] if t["status"] == "failed")
 
 
@@ -119,4 +121,4 @@ def test_graded_mode_works_without_sys_admin_as_in_docker(tmp_path: Path, packag
         subprocess.run(["capsh", "--drop=cap_sys_admin", "--", "-c", f"cd {source} && {script}"],
                        env=env, capture_output=True, text=True, timeout=300)
     data = json.loads((results / "results.json").read_text())
-    assert data["score"] == 23, [t["output"] for t in data["tests"] if t["status"] != "passed"]
+    assert data["score"] == FULL, [t["output"] for t in data["tests"] if t["status"] != "passed"]

@@ -70,14 +70,19 @@ def batch_norm_forward(
         eps: added to the variance inside the square root.
 
     Returns:
-        y with the shape, dtype and device of x. Autograd must flow through y to x,
-        gamma and beta; the running statistics are updated without autograd.
+        y with the shape, dtype and device of x (also when x is float16 or bfloat16 and
+        gamma, beta and the running statistics are float32: torch then computes in
+        float32 and returns x's dtype). Autograd must
+        flow through y to x, gamma and beta; the running statistics are updated without
+        autograd. An empty batch (N = 0) in training returns an empty y and leaves the
+        running statistics alone.
 
     Raises:
         ValueError: if training with a single value per channel (m == 1), like torch.
     """
     # TODO(ch01.1): reduce over channel_axes(x); reshape (C,) vectors with per_channel(v, x).
     #   biased variance to normalize, unbiased (m / (m - 1)) for running_var, in place.
+    #   16-bit x: compute in float32 (as torch does), return y in x's dtype.
     raise NotImplementedError("ch01.1: implement batch_norm_forward")
 
 
@@ -115,18 +120,24 @@ def batch_norm_backward(
 class BatchNorm(nn.Module):
     """Batch norm as a module, interchangeable with ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``.
 
-    Same constructor, same names: parameters ``weight`` (C,) and ``bias`` (C,) when
-    ``affine``; buffers ``running_mean`` (C,), ``running_var`` (C,) and
+    Same constructor (``num_features, eps, momentum, affine, track_running_stats, device,
+    dtype, *, bias``), same names: parameters ``weight`` (C,) and ``bias`` (C,) when
+    ``affine`` (``bias=False`` keeps ``weight`` only), created with the given ``device``
+    and ``dtype``; buffers ``running_mean`` (C,), ``running_var`` (C,) and
     ``num_batches_tracked`` (a long scalar) when ``track_running_stats``; so
-    ``state_dict()`` matches torch's key for key and ``load_state_dict`` works both ways.
+    ``state_dict()`` matches torch's key for key and ``load_state_dict`` works both ways,
+    old checkpoints without ``num_batches_tracked`` included (provided below).
+    ``reset_running_stats()`` and ``reset_parameters()`` are provided too.
 
     Behaviour (PyTorch's): ``self.training`` (set by ``.train()`` / ``.eval()``, never by
     grad mode) chooses batch or running statistics; in training each forward increments
     ``num_batches_tracked`` and updates the running statistics with ``momentum``, or with
-    the cumulative average 1 / num_batches_tracked when ``momentum`` is None; without
-    tracked statistics, batch statistics are used in both modes.
+    the cumulative average 1 / num_batches_tracked when ``momentum`` is None. Eval mode
+    uses the running statistics whenever the buffers exist, and batch statistics when they
+    do not. Setting ``track_running_stats = False`` after construction (as torch documents)
+    stops the updates in training, while eval still uses the buffers.
 
-    Input: (N, C) or (N, C, *) with C = num_features. Output: the same shape.
+    Input: (N, C) or (N, C, *) with C = num_features. Output: the same shape and dtype.
     """
 
     def __init__(
@@ -136,6 +147,10 @@ class BatchNorm(nn.Module):
         momentum: float | None = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.num_features = num_features
@@ -144,17 +159,45 @@ class BatchNorm(nn.Module):
         self.affine = affine
         self.track_running_stats = track_running_stats
         # TODO(ch01.3): nn.Parameter for weight/bias; self.register_buffer for running statistics
-        #   (and None for each when affine / track_running_stats is False).
+        #   (and None for each when affine / bias / track_running_stats is False);
+        #   create them with device=device, dtype=dtype (num_batches_tracked: long).
         raise NotImplementedError("ch01.3: implement BatchNorm.__init__")
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, C) or (N, C, *) -> the same shape; see the class docstring."""
-        # TODO(ch01.3): batch statistics when self.training or when no running stats are tracked;
+        # TODO(ch01.3): batch statistics in training, and in eval when there are no buffers;
+        #   update (pass) the buffers only when tracking, or in eval;
         #   increment num_batches_tracked before using 1 / num_batches_tracked.
         raise NotImplementedError("ch01.3: implement BatchNorm.forward")
+
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches seen (torch's)."""
+        if self.track_running_stats and self.running_mean is not None:
+            self.running_mean.zero_()
+            self.running_var.fill_(1)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        """The running statistics reset, weight 1, bias 0 (torch's)."""
+        self.reset_running_stats()
+        if self.weight is not None:
+            with torch.no_grad():
+                self.weight.fill_(1)
+                if self.bias is not None:
+                    self.bias.zero_()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        # Checkpoints written before torch 0.4.1 have no num_batches_tracked: keep the
+        # module's own count (0 when it has none), as torch's version hook does.
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict:
+            own = self.num_batches_tracked
+            state_dict[key] = own if own is not None else torch.tensor(0, dtype=torch.long)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
         )

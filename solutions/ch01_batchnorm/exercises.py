@@ -70,8 +70,12 @@ def batch_norm_forward(
         eps: added to the variance inside the square root.
 
     Returns:
-        y with the shape, dtype and device of x. Autograd must flow through y to x,
-        gamma and beta; the running statistics are updated without autograd.
+        y with the shape, dtype and device of x (also when x is float16 or bfloat16 and
+        gamma, beta and the running statistics are float32: torch then computes in
+        float32 and returns x's dtype). Autograd must
+        flow through y to x, gamma and beta; the running statistics are updated without
+        autograd. An empty batch (N = 0) in training returns an empty y and leaves the
+        running statistics alone.
 
     Raises:
         ValueError: if training with a single value per channel (m == 1), like torch.
@@ -79,9 +83,15 @@ def batch_norm_forward(
     # BEGIN SOLUTION ch01.1
     # HINT: reduce over channel_axes(x); reshape (C,) vectors with per_channel(v, x).
     # HINT: biased variance to normalize, unbiased (m / (m - 1)) for running_var, in place.
+    # HINT: 16-bit x: compute in float32 (as torch does), return y in x's dtype.
+    out_dtype = x.dtype
+    if x.dtype in (torch.float16, torch.bfloat16):
+        x = x.float()
     axes = channel_axes(x)
     if training:
         m = x.numel() // x.shape[1]
+        if x.shape[0] == 0:  # nothing to normalize, nothing to learn from
+            return x.clone()
         if m < 2:
             raise ValueError(
                 f"expected more than 1 value per channel when training, got {tuple(x.shape)}"
@@ -102,7 +112,7 @@ def batch_norm_forward(
         y = y * per_channel(gamma, x)
     if beta is not None:
         y = y + per_channel(beta, x)
-    return y
+    return y.to(out_dtype)  # float32 statistics must not promote 16-bit input
     # END SOLUTION
 
 
@@ -153,18 +163,24 @@ def batch_norm_backward(
 class BatchNorm(nn.Module):
     """Batch norm as a module, interchangeable with ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``.
 
-    Same constructor, same names: parameters ``weight`` (C,) and ``bias`` (C,) when
-    ``affine``; buffers ``running_mean`` (C,), ``running_var`` (C,) and
+    Same constructor (``num_features, eps, momentum, affine, track_running_stats, device,
+    dtype, *, bias``), same names: parameters ``weight`` (C,) and ``bias`` (C,) when
+    ``affine`` (``bias=False`` keeps ``weight`` only), created with the given ``device``
+    and ``dtype``; buffers ``running_mean`` (C,), ``running_var`` (C,) and
     ``num_batches_tracked`` (a long scalar) when ``track_running_stats``; so
-    ``state_dict()`` matches torch's key for key and ``load_state_dict`` works both ways.
+    ``state_dict()`` matches torch's key for key and ``load_state_dict`` works both ways,
+    old checkpoints without ``num_batches_tracked`` included (provided below).
+    ``reset_running_stats()`` and ``reset_parameters()`` are provided too.
 
     Behaviour (PyTorch's): ``self.training`` (set by ``.train()`` / ``.eval()``, never by
     grad mode) chooses batch or running statistics; in training each forward increments
     ``num_batches_tracked`` and updates the running statistics with ``momentum``, or with
-    the cumulative average 1 / num_batches_tracked when ``momentum`` is None; without
-    tracked statistics, batch statistics are used in both modes.
+    the cumulative average 1 / num_batches_tracked when ``momentum`` is None. Eval mode
+    uses the running statistics whenever the buffers exist, and batch statistics when they
+    do not. Setting ``track_running_stats = False`` after construction (as torch documents)
+    stops the updates in training, while eval still uses the buffers.
 
-    Input: (N, C) or (N, C, *) with C = num_features. Output: the same shape.
+    Input: (N, C) or (N, C, *) with C = num_features. Output: the same shape and dtype.
     """
 
     def __init__(
@@ -174,6 +190,10 @@ class BatchNorm(nn.Module):
         momentum: float | None = 0.1,
         affine: bool = True,
         track_running_stats: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         self.num_features = num_features
@@ -183,17 +203,24 @@ class BatchNorm(nn.Module):
         self.track_running_stats = track_running_stats
         # BEGIN SOLUTION ch01.3
         # HINT: nn.Parameter for weight/bias; self.register_buffer for running statistics
-        # HINT: (and None for each when affine / track_running_stats is False).
+        # HINT: (and None for each when affine / bias / track_running_stats is False);
+        # HINT: create them with device=device, dtype=dtype (num_batches_tracked: long).
+        factory = {"device": device, "dtype": dtype}
         if affine:
-            self.weight = nn.Parameter(torch.ones(num_features))
-            self.bias = nn.Parameter(torch.zeros(num_features))
+            self.weight = nn.Parameter(torch.ones(num_features, **factory))
+            if bias:
+                self.bias = nn.Parameter(torch.zeros(num_features, **factory))
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            self.register_buffer("running_mean", torch.zeros(num_features))
-            self.register_buffer("running_var", torch.ones(num_features))
-            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+            self.register_buffer("running_mean", torch.zeros(num_features, **factory))
+            self.register_buffer("running_var", torch.ones(num_features, **factory))
+            self.register_buffer(
+                "num_batches_tracked", torch.tensor(0, dtype=torch.long, device=device)
+            )
         else:
             self.register_buffer("running_mean", None)
             self.register_buffer("running_var", None)
@@ -203,30 +230,58 @@ class BatchNorm(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """(N, C) or (N, C, *) -> the same shape; see the class docstring."""
         # BEGIN SOLUTION ch01.3
-        # HINT: batch statistics when self.training or when no running stats are tracked;
+        # HINT: batch statistics in training, and in eval when there are no buffers;
+        # HINT: update (pass) the buffers only when tracking, or in eval;
         # HINT: increment num_batches_tracked before using 1 / num_batches_tracked.
         if x.dim() < 2 or x.shape[1] != self.num_features:
             raise ValueError(f"expected (N, {self.num_features}, *) input, got {tuple(x.shape)}")
         momentum = 0.0 if self.momentum is None else self.momentum
-        if self.training and self.track_running_stats:
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
             if self.momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked)
-        use_batch_stats = self.training or not self.track_running_stats
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        pass_buffers = not self.training or self.track_running_stats
         return batch_norm_forward(
             x,
             self.weight,
             self.bias,
-            self.running_mean,  # None when not tracked
-            self.running_var,
+            self.running_mean if pass_buffers else None,  # None: no update
+            self.running_var if pass_buffers else None,
             training=use_batch_stats,
             momentum=momentum,
             eps=self.eps,
         )
         # END SOLUTION
 
+    def reset_running_stats(self) -> None:
+        """Running mean 0, running variance 1, no batches seen (torch's)."""
+        if self.track_running_stats and self.running_mean is not None:
+            self.running_mean.zero_()
+            self.running_var.fill_(1)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        """The running statistics reset, weight 1, bias 0 (torch's)."""
+        self.reset_running_stats()
+        if self.weight is not None:
+            with torch.no_grad():
+                self.weight.fill_(1)
+                if self.bias is not None:
+                    self.bias.zero_()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        # Checkpoints written before torch 0.4.1 have no num_batches_tracked: keep the
+        # module's own count (0 when it has none), as torch's version hook does.
+        key = prefix + "num_batches_tracked"
+        if self.track_running_stats and key not in state_dict:
+            own = self.num_batches_tracked
+            state_dict[key] = own if own is not None else torch.tensor(0, dtype=torch.long)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def extra_repr(self) -> str:
         return (
             f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, track_running_stats={self.track_running_stats}"
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
         )

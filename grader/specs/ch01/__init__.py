@@ -64,12 +64,12 @@ MUTANTS = (
         "the module uses torch.is_grad_enabled() as its training flag (d2l's shortcut)",
         (
             (
-                "if self.training and self.track_running_stats:",
-                "if torch.is_grad_enabled() and self.track_running_stats:",
+                "if self.training and self.track_running_stats and",
+                "if torch.is_grad_enabled() and self.track_running_stats and",
             ),
             (
-                "use_batch_stats = self.training or not self.track_running_stats",
-                "use_batch_stats = torch.is_grad_enabled() or not self.track_running_stats",
+                "use_batch_stats = self.training or (",
+                "use_batch_stats = torch.is_grad_enabled() or (",
             ),
         ),
         ("ch01.3.train_then_eval",),
@@ -79,12 +79,12 @@ MUTANTS = (
         "running statistics stored as plain tensor attributes, not buffers",
         (
             (
-                'self.register_buffer("running_mean", torch.zeros(num_features))',
-                "self.running_mean = torch.zeros(num_features)",
+                'self.register_buffer("running_mean", torch.zeros(num_features, **factory))',
+                "self.running_mean = torch.zeros(num_features, **factory)",
             ),
             (
-                'self.register_buffer("running_var", torch.ones(num_features))',
-                "self.running_var = torch.ones(num_features)",
+                'self.register_buffer("running_var", torch.ones(num_features, **factory))',
+                "self.running_var = torch.ones(num_features, **factory)",
             ),
         ),
         ("ch01.3.state_dict",),
@@ -125,6 +125,37 @@ MUTANTS = (
             ),
         ),
         ("ch01.1.contract",),
+    ),
+)
+
+MUTANTS += (
+    Mutant(
+        "eval_ignores_buffers_untracked",
+        "with track_running_stats switched off after training, eval ignores the buffers",
+        ((
+            "use_batch_stats = self.training or (self.running_mean is None and "
+            "self.running_var is None)",
+            "use_batch_stats = self.training or not self.track_running_stats",
+        ),),
+        ("ch01.3.edge_cases",),
+    ),
+    Mutant(
+        "promotes_half_input",
+        "16-bit input comes back float32 (promoted by the float32 statistics)",
+        (("    return y.to(out_dtype)  # float32", "    return y  # float32"),),
+        ("ch01.3.edge_cases",),
+    ),
+    Mutant(
+        "ignores_factory_kwargs",
+        "device= and dtype= are accepted but the parameters stay float32",
+        (('factory = {"device": device, "dtype": dtype}', "factory = {}"),),
+        ("ch01.3.factory",),
+    ),
+    Mutant(
+        "bias_keyword_ignored",
+        "bias=False still creates a bias parameter",
+        (("            if bias:\n", "            if True:\n"),),
+        ("ch01.3.factory",),
     ),
 )
 

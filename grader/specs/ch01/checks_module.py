@@ -92,6 +92,74 @@ def probe_autograd(make: Any, ctx: ProbeContext) -> list[Any]:
     return [y, *grads]
 
 
+def torch_any(num_features: int, **kw: Any) -> Any:
+    return nn.BatchNorm1d(num_features, **kw)
+
+
+def learner_any(mod: Any) -> Any:
+    return lambda num_features, **kw: mod.BatchNorm(num_features, **kw)
+
+
+def factory_case(make: Any, ctx: ProbeContext) -> dict[str, Any]:
+    """torch's constructor keywords and the two reset methods, on (N, C) input."""
+    out: dict[str, Any] = {}
+    for name, kw in {
+        "float64": {"dtype": torch.float64, "device": "cpu"},
+        "no_bias": {"bias": False},
+        "no_bias_untracked": {"bias": False, "track_running_stats": False},
+    }.items():
+        bn = make(3, **kw)
+        out[name] = {
+            "keys": list(bn.state_dict().keys()),
+            "dtypes": [str(v.dtype) for v in bn.state_dict().values()],
+            "bias_is_none": bn.bias is None,
+        }
+    bn = make(3, dtype=torch.float64)
+    bn.train()
+    with torch.no_grad():
+        bn.weight.mul_(3)
+        bn(ctx.randn(6, 3, dtype=torch.float64, std=2, mean=1))
+    out["trained"] = dict(bn.state_dict())
+    bn.reset_running_stats()
+    out["after_reset_running_stats"] = dict(bn.state_dict())
+    with torch.no_grad():
+        bn(ctx.randn(6, 3, dtype=torch.float64, offset=1))
+    bn.reset_parameters()
+    out["after_reset_parameters"] = dict(bn.state_dict())
+    return out
+
+
+def edge_case(make: Any, ctx: ProbeContext) -> dict[str, Any]:
+    """16-bit input, an empty batch, an old checkpoint, tracking switched off later."""
+    out: dict[str, Any] = {}
+    bn = make(3)
+    x = ctx.randn(8, 3, std=2, mean=1).to(torch.bfloat16)
+    with torch.no_grad():
+        out["bfloat16_out"] = expect_tensor(bn(x), "BatchNorm.forward")
+    out["bfloat16_state"] = dict(bn.state_dict())
+    bn = make(3)
+    with torch.no_grad():
+        bn.running_mean.fill_(0.5)
+        y = expect_tensor(bn(ctx.randn(0, 3)), "BatchNorm.forward")
+    out["empty"] = {"shape": list(y.shape), "state": dict(bn.state_dict())}
+    old = {k: v for k, v in nn.BatchNorm1d(3).state_dict().items() if k != "num_batches_tracked"}
+    old["running_mean"] = torch.full((3,), 0.25)
+    bn = make(3)
+    with torch.no_grad():
+        bn(ctx.randn(4, 3, offset=2))  # num_batches_tracked = 1 before the load
+    bn.load_state_dict(old)
+    out["old_checkpoint"] = dict(bn.state_dict())
+    bn = make(3).double()
+    with torch.no_grad():
+        bn(ctx.randn(6, 3, dtype=torch.float64, offset=3, std=2, mean=1))
+        bn.track_running_stats = False
+        bn(ctx.randn(6, 3, dtype=torch.float64, offset=4, std=3))
+        out["untracked_later_state"] = dict(bn.state_dict())
+        bn.eval()
+        out["untracked_later_eval"] = bn(ctx.randn(5, 3, dtype=torch.float64, offset=5))
+    return out
+
+
 MODULE = [
     match(
         "ch01.3.state_dict",
@@ -131,6 +199,22 @@ MODULE = [
         affine=False,
         offset=300,
         hint="Without running statistics there is nothing else to use: batch statistics always.",
+    ),
+    match(
+        "ch01.3.factory",
+        "torch's constructor: device=, dtype=, bias=; reset_running_stats, reset_parameters",
+        lambda mod, ctx: factory_case(learner_any(mod), ctx),
+        oracle=lambda mod, ctx: factory_case(torch_any, ctx),
+        hint="Create weight, bias and the running buffers with device=device, dtype=dtype; "
+        "bias=False registers bias as None; reset_* restore 0, 1, 0 and weight 1, bias 0.",
+    ),
+    match(
+        "ch01.3.edge_cases",
+        "16-bit input keeps its dtype; empty batch; old checkpoints; tracking switched off",
+        lambda mod, ctx: edge_case(learner_any(mod), ctx),
+        oracle=lambda mod, ctx: edge_case(torch_any, ctx),
+        hint="Return y in x's dtype; an empty batch changes no statistic; eval uses the "
+        "buffers whenever they exist; training updates them only while tracking.",
     ),
     match(
         "ch01.3.autograd",
