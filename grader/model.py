@@ -106,6 +106,9 @@ class Chapter:
     # `dlbn run`: "package.module:function" drawing the figures, imported only when used
     run: str | None = None
     spec_module: str = ""
+    # words the starter's docstrings must contain: the parts of torch's contract the
+    # checks test (`dlbn verify` fails when the specification a learner reads omits one)
+    contract: tuple[str, ...] = ()
 
     @property
     def max_score(self) -> float:

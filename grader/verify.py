@@ -90,6 +90,14 @@ def verify_chapter(
         Finding("sync", in_sync, "" if in_sync else "run: python -m grader.stripping --write")
     )
 
+    if chapter.contract:
+        starter = starter_path.read_text() if starter_path.exists() else ""
+        missing = [word for word in chapter.contract if word not in starter]
+        out.findings.append(Finding(
+            "contract", not missing,
+            f"the starter's docstrings omit: {', '.join(missing)}" if missing
+            else f"the starter names all {len(chapter.contract)} parts the checks test"))
+
     step("reference outputs")
     reference = reference_outputs(chapter, root, chapter.checks, device, seed, "small")
 

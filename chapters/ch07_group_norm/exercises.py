@@ -63,6 +63,9 @@ def group_norm(
 
     Returns:
         y with the shape, dtype and device of x; autograd flows to x, weight and bias.
+        An empty batch (N = 0) gives an empty y, as torch's does. One value per group
+        gives y = beta (x - mu = 0), as torch 2.14 does too (it does not raise). Unlike
+        torch's, y is always contiguous: channels_last input does not stay channels_last.
 
     Raises:
         ValueError: if x has fewer than 2 dims, or G < 1, or G does not divide C; the
@@ -81,9 +84,12 @@ def group_norm(
 class GroupNorm(nn.Module):
     """Group norm as a module, interchangeable with ``nn.GroupNorm``.
 
-    Same constructor and names: attributes ``num_groups``, ``num_channels``, ``eps``,
-    ``affine``; parameters ``weight`` (C,) initialized to ones and ``bias`` (C,) to zeros
-    when ``affine``, registered as None otherwise; no buffers (nothing depends on the
+    Same constructor (``num_groups, num_channels, eps, affine, device, dtype, *, bias``)
+    and names: attributes ``num_groups``, ``num_channels``, ``eps``, ``affine``;
+    parameters ``weight`` (C,) initialized to ones and ``bias`` (C,) to zeros when
+    ``affine`` (``bias=False`` keeps ``weight`` only), created with the given ``device``
+    and ``dtype``, registered as None otherwise; ``reset_parameters()`` restores ones and
+    zeros; no buffers (nothing depends on the
     batch, so train and eval mode compute the same thing). ``state_dict()`` matches
     ``nn.GroupNorm``'s key for key and shape for shape, and loads both ways.
 
@@ -92,7 +98,15 @@ class GroupNorm(nn.Module):
     """
 
     def __init__(
-        self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True
+        self,
+        num_groups: int,
+        num_channels: int,
+        eps: float = 1e-5,
+        affine: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        *,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if num_groups < 1 or num_channels % num_groups != 0:
@@ -104,13 +118,22 @@ class GroupNorm(nn.Module):
         self.eps = eps
         self.affine = affine
         # TODO(ch07.2): per-channel nn.Parameter weight (ones) and bias (zeros), or
-        #   self.register_parameter(name, None) for each when affine is False.
+        #   self.register_parameter(name, None) for each when affine (or bias) is False;
+        #   create them with device=device, dtype=dtype.
         raise NotImplementedError("ch07.2: implement GroupNorm.__init__")
 
     def forward(self, x: Tensor) -> Tensor:
         """(N, C, *) -> the same shape; see the class docstring."""
         # TODO(ch07.2): one call of your group_norm with this module's settings.
         raise NotImplementedError("ch07.2: implement GroupNorm.forward")
+
+    def reset_parameters(self) -> None:
+        """weight 1, bias 0 (torch's)."""
+        with torch.no_grad():
+            if self.weight is not None:
+                self.weight.fill_(1)
+            if self.bias is not None:
+                self.bias.zero_()
 
     def extra_repr(self) -> str:
         return f"{self.num_groups}, {self.num_channels}, eps={self.eps}, affine={self.affine}"

@@ -173,4 +173,7 @@ CHAPTER = Chapter(
     forbidden=FORBIDDEN,
     run=f"{__name__}.figures:run",  # imported only by `dlbn run`
     spec_module=__name__,
+    contract=("device", "dtype", "bias=False", "reset_running_stats", "reset_parameters",
+              "num_batches_tracked", "bfloat16", "N = 0", "track_running_stats = False",
+              "old checkpoints", "m == 1"),
 )

@@ -33,10 +33,10 @@ MUTANTS = (
         "affine_per_group",
         "gamma and beta have one value per group, repeated over the group's channels",
         (
-            ("self.weight = nn.Parameter(torch.ones(num_channels))",
-             "self.weight = nn.Parameter(torch.ones(num_groups))"),
-            ("self.bias = nn.Parameter(torch.zeros(num_channels))",
-             "self.bias = nn.Parameter(torch.zeros(num_groups))"),
+            ("self.weight = nn.Parameter(torch.ones(num_channels, **factory))",
+             "self.weight = nn.Parameter(torch.ones(num_groups, **factory))"),
+            ("self.bias = nn.Parameter(torch.zeros(num_channels, **factory))",
+             "self.bias = nn.Parameter(torch.zeros(num_groups, **factory))"),
             ("return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)",
              "rep = self.num_channels // self.num_groups\n        w = None if self.weight is None "
              "else self.weight.repeat_interleave(rep)\n        b = None if self.bias is None else "
@@ -116,6 +116,21 @@ MUTANTS = (
     ),
 )
 
+MUTANTS += (
+    Mutant(
+        "group_norm_empty_batch_crashes",
+        "an empty batch reaches x.reshape(0, G, -1), which cannot infer m",
+        (("    if N == 0:  # an empty batch", "    if False:  # an empty batch"),),
+        ("ch07.2.drop_in",),
+    ),
+    Mutant(
+        "group_norm_ignores_dtype",
+        "device= and dtype= are accepted but the parameters stay float32",
+        (('factory = {"device": device, "dtype": dtype}', "factory = {}"),),
+        ("ch07.2.drop_in",),
+    ),
+)
+
 CHAPTER = Chapter(
     id="ch07",
     slug="ch07_group_norm",
@@ -131,4 +146,6 @@ CHAPTER = Chapter(
     forbidden=FORBIDDEN,
     run=f"{__name__}.figures:run",  # imported only by `dlbn run`
     spec_module=__name__,
+    contract=("device", "dtype", "bias=False", "reset_parameters", "N = 0", "channels_last",
+              "One value per group"),
 )

@@ -261,6 +261,25 @@ def module_check(id: str, title: str, hint: str, eps: float = 1e-5, std: float =
                  oracle=lambda mod, ctx: module_run(nn.GroupNorm, ctx, eps, std), hint=hint)
 
 
+def drop_in_case(make: Any, ctx: ProbeContext) -> dict[str, Any]:
+    """torch's constructor keywords, reset_parameters and an empty batch, on (N, C) input."""
+    out: dict[str, Any] = {}
+    for name, kw in {"float64": {"dtype": torch.float64, "device": "cpu"},
+                     "no_bias": {"bias": False}}.items():
+        gn = make(2, 4, **kw)
+        out[name] = {"keys": list(gn.state_dict()),
+                     "dtypes": [str(v.dtype) for v in gn.state_dict().values()]}
+    gn = make(2, 4)
+    with torch.no_grad():
+        gn.weight.mul_(3)
+        gn.bias.add_(1)
+    gn.reset_parameters()
+    out["reset"] = dict(gn.state_dict())
+    y = expect_tensor(gn(ctx.randn(0, 4, 3)), "GroupNorm.forward")
+    out["empty"] = list(y.shape)
+    return out
+
+
 def probe_module_scratch(mod: Any, ctx: ProbeContext) -> dict[str, int]:
     gn = mod.GroupNorm(2, 6)
     x = ctx.randn(3, 6, 4)
@@ -276,6 +295,11 @@ MODULE = [
                  hint="forward: group_norm(x, self.num_groups, self.weight, self.bias, self.eps)."),
     module_check("ch07.2.eps", "eps=0.01 on a tiny-variance input", eps=1e-2, std=1e-2,
                  hint="Pass the module's own self.eps to group_norm."),
+    match("ch07.2.drop_in", "torch's constructor (device=, dtype=, bias=), reset_parameters, "
+          "an empty batch", lambda mod, ctx: drop_in_case(mod.GroupNorm, ctx),
+          oracle=lambda mod, ctx: drop_in_case(nn.GroupNorm, ctx),
+          hint="Create weight and bias with device=device, dtype=dtype; bias=False registers "
+          "bias as None; an empty batch (N = 0) returns an empty output."),
     api("ch07.2.from_scratch", "the module does not call torch's norms", probe_module_scratch,
         judge_from_scratch, scratch=SCRATCH,
         hint="Call your own group_norm, not F.group_norm or nn.GroupNorm."),
