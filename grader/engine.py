@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.backing import agrees
+from grader.compare import exception_hint, quantity_hint
 from grader.course import UsageError, course_root, exercises_path, resolve_chapter
 from grader.model import Chapter, ChapterReport, Check, CheckResult, Kind, Status
 from grader.probing import ProbeContext
@@ -155,8 +156,10 @@ def judge_one(
     a clean source.
     """
 
-    def result(status: Status, message: str = "") -> CheckResult:
+    def result(status: Status, message: str = "", hint: str | None = None) -> CheckResult:
         passed = status is Status.PASSED
+        if hint is None:
+            hint = quantity_hint(message) or check.hint if status is Status.FAILED else check.hint
         return CheckResult(
             id=check.id,
             task=check.task,
@@ -166,7 +169,7 @@ def judge_one(
             score=check.points if passed else 0.0,
             max_score=check.points,
             message=message,
-            hint="" if passed or status is Status.NOT_STARTED else check.hint,
+            hint="" if passed or status is Status.NOT_STARTED else hint,
             seconds=raw.seconds,
             stdout=raw.stdout,
         )
@@ -182,7 +185,8 @@ def judge_one(
         message = raw.message
         if raw.status == "memory" and "memory" not in message.lower():
             message = f"ran out of memory (limit reached): {message}"
-        return result(simple[raw.status], message)
+        hint = exception_hint(message) if raw.status == "error" and "Error" in message else None
+        return result(simple[raw.status], message, hint)
     want = None
     if check.needs_reference or graded:
         if expected is None or expected.status != "ok":

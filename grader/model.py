@@ -90,6 +90,9 @@ class Mutant:
     description: str
     replacements: tuple[tuple[str, str], ...]
     caught_by: tuple[str, ...] = ()
+    # words (any one, case-insensitive) that the first failing check's message or hint must
+    # contain: the feedback has to name the mistake, not only catch it
+    says: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

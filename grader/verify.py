@@ -140,6 +140,13 @@ def verify_chapter(
             only=mutant.caught_by,
         )
         ids = caught(report, mutant)
+        first = next((r for r in report.results if r.id in ids), None)
+        feedback = f"{first.message} {first.hint}".lower() if first else ""
+        named = not mutant.says or any(w.lower() in feedback for w in mutant.says)
+        if ids and not named:
+            return Finding(f"mutant:{mutant.name}", False,
+                           f"caught by {', '.join(ids)}, but its feedback does not say "
+                           f"{' or '.join(map(repr, mutant.says))}: {feedback[:300]}")
         detail = (
             f"caught by {', '.join(ids)}"
             if ids

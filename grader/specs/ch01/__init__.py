@@ -1,5 +1,7 @@
 """ch01: batch norm from scratch (forward, backward, module)."""
 
+from dataclasses import replace
+
 from grader.model import Chapter, Mutant
 from grader.specs.ch01.checks import CHECKS, FORBIDDEN
 
@@ -158,6 +160,28 @@ MUTANTS += (
         ("ch01.3.factory",),
     ),
 )
+
+# The words the first failing check's feedback must contain for each mutant: the message or
+# hint names the mistake (dlbn verify checks it), not only catches it.
+SAYS = {
+    "biased_running_var": ("unbiased",),
+    "momentum_reversed": ("momentum",),
+    "eps_outside_sqrt": ("eps",),
+    "wrong_axes": ("axes",),
+    "unbiased_normalization": ("biased",),
+    "batch_stats_in_eval": ("running_mean",),
+    "grad_mode_as_train": ("self.training",),
+    "running_stats_not_buffers": ("register_buffer",),
+    "backward_constant_stats": ("depend on x",),
+    "backward_forgets_gamma": ("gamma",),
+    "calls_torch_batch_norm": ("from scratch",),
+    "in_place_input": ("in place",),
+    "eval_ignores_buffers_untracked": ("buffers",),
+    "promotes_half_input": ("dtype",),
+    "ignores_factory_kwargs": ("dtype",),
+    "bias_keyword_ignored": ("bias=false",),
+}
+MUTANTS = tuple(replace(m, says=SAYS[m.name]) for m in MUTANTS)
 
 CHAPTER = Chapter(
     id="ch01",
