@@ -8,6 +8,14 @@ child runs as ``dlbn-learner``), and each test asserts that
 - the course (its solutions, the expected store, the grader itself) is unchanged,
 - nothing the attack started is left running.
 
+Graded mode has two layers: a static *dialect* (grader/scratch.py graded_findings: a file
+that imports os, sys, grader... is not run at all) and the runtime *walls* (the sandboxed
+child, the data-only wire, judging in the parent). Most attacks below need os or pickle, so
+the dialect rejects them; each is graded twice: by the real `dlbn` (the dialect on: at most
+the honest score) and by `dlbn` with the dialect switched off in its own process (`NO_DIALECT`:
+as if the dialect missed the file), where the walls alone must hold. Attacks that are
+written to pass the dialect (``torch.os``, ``torch.sys.modules``) run on the real `dlbn`.
+
 Holes the grader still has are strict xfails that pass once they are fixed; each names
 the hole in its reason. The course is a copy in a temp dir that the learner's user can
 traverse (like a real checkout: 0755), with solutions/ and the store 0700 as the package
@@ -48,12 +56,22 @@ REPO = Path(__file__).resolve().parents[1]
 SLUG = "ch01_batchnorm"
 STARTER = (REPO / "chapters" / SLUG / "exercises.py").read_text()
 SOLUTION = (REPO / "solutions" / SLUG / "exercises.py").read_text()
-MAX = CHAPTER.max_score  # 23
-POINTS = {c.id: c.points for c in CHAPTER.checks}
-TASK = {c.id: c.task for c in CHAPTER.checks}
 _DLBN_SCRIPT = Path(sys.executable).with_name("dlbn")
 DLBN = [str(_DLBN_SCRIPT)] if _DLBN_SCRIPT.exists() else [sys.executable, "-m", "grader.cli"]
 SECRET_VAR = "DLBN_SECRET_PROBE"
+# `dlbn` without the dialect: the walls alone (the parent is still its own process).
+NO_DIALECT = """
+import sys
+
+import grader.engine as engine
+
+assert hasattr(engine, "graded_findings"), "the dialect moved: update tests/test_tamper.py"
+engine.graded_findings = lambda source: []
+from grader.cli import main
+
+sys.argv[0] = "dlbn"
+main()
+"""
 # Text only the solution has: must never reach a report.
 SOLUTION_TEXT = (
     "running_var.mul_(1 - momentum).add_(momentum * var * m / (m - 1))",
@@ -109,19 +127,12 @@ return {call}
 
 # Forges every frame the parent expects, with the reference's own outputs: the spec's
 # oracles (torch) run on the seed that job.json gives away, api checks get the values
-# their judges want. {ending} decides what happens after (exit, or keep running).
+# their judges want. {prelude} finds what it needs (IMPORTS or THROUGH_TORCH), {ending}
+# decides what happens after (exit, or keep running).
 FORGE = '''
 def _forge():
-    import json as _json
-    import os as _os
-    import sys as _sys
-    import time as _time
-
-    import grader.specs.ch01 as _spec
-    from grader.probing import ProbeContext
-    from grader.wire import encode_frame
-
-    job = _json.loads(open(_sys.argv[1]).read())
+{prelude}
+    job = _json.loads(_os.read(_os.open(_argv[1], 0), 1 << 20))
     ctx = ProbeContext(device=job["device"], seed=job["seed"], scale=job["scale"])
     bn = ["torch." + "batch_" + "norm", "torch.nn.functional." + "batch_" + "norm",
           "torch.native_" + "batch_" + "norm"]
@@ -138,7 +149,7 @@ def _forge():
     _os.write(fd, encode_frame({{"type": "ready"}}))
     for cid in job["checks"]:
         check = checks[cid]
-        out = check.oracle(None, ctx) if check.oracle else wanted[cid]
+        out = check.oracle(None, ctx) if check.oracle else wanted.get(cid)
         _os.write(fd, encode_frame({{"type": "start", "id": cid}}))
         _os.write(fd, encode_frame({{"type": "result", "id": cid, "status": "ok", "message": "",
                                     "seconds": 0.01, "stdout": "", "output": out}}))
@@ -148,6 +159,27 @@ def _forge():
 
 _forge()
 '''
+IMPORTS = """
+    import json as _json
+    import os as _os
+    import sys as _sys
+    import time as _time
+
+    import grader.specs.ch01 as _spec
+    from grader.probing import ProbeContext
+    from grader.wire import encode_frame
+
+    _argv = _sys.argv
+"""
+# Not one import outside the dialect: torch re-exports os and sys, and sys.modules holds
+# everything the child imported before the learner's file.
+THROUGH_TORCH = """
+    _t = torch
+    _os, _mods, _argv = _t.os, _t.sys.modules, _t.sys.argv
+    _json, _time, _spec = _mods["json"], _mods["time"], _mods["grader.specs.ch01"]
+    ProbeContext = _mods["grader.probing"].ProbeContext
+    encode_frame = _mods["grader.wire"].encode_frame
+"""
 
 
 # ----------------------------------------------------------------------------- the course
@@ -161,20 +193,36 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     course.mkdir(mode=0o755)
     for part in ("chapters", "solutions", "datasets"):
         shutil.copytree(REPO / part, course / part, ignore=shutil.ignore_patterns("figures"))
-    private = tmp_path_factory.mktemp("package")  # 0700: the zip holds the store
-    build = subprocess.run(
-        [*DLBN, "autograder", "build", "ch01", "-o", str(private / "ag.zip"), "--seed-sets", "2",
-         "--root", str(course)], capture_output=True, text=True, cwd=top, timeout=600,
+    out = {"top": top, "course": course, "zip": tmp_path_factory.mktemp("package") / "ag.zip"}
+    out["built_modes"] = _build_store(out)
+    yield out
+    shutil.rmtree(top, ignore_errors=True)
+
+
+def _build_store(base: dict) -> dict[str, int]:
+    """(Re)build the base course's store; returns the modes the build left (before ours)."""
+    course = base["course"]
+    build = subprocess.run(  # the zip goes to a 0700 folder: it holds the store
+        [*DLBN, "autograder", "build", "ch01", "-o", str(base["zip"]), "--seed-sets", "2",
+         "--root", str(course)], capture_output=True, text=True, cwd=base["top"], timeout=600,
     )
     assert build.returncode == 0, build.stdout + build.stderr
     store = course / ".dlbn" / "expected"
-    built_modes = {p.relative_to(course).as_posix(): stat.S_IMODE(p.stat().st_mode)
-                   for p in [store, *store.rglob("*")]}
+    modes = {p.relative_to(course).as_posix(): stat.S_IMODE(p.stat().st_mode)
+             for p in [store, *store.rglob("*")]}
     for tree in (course / "solutions", store):
         for p in [tree, *tree.rglob("*")]:
             p.chmod(0o700 if p.is_dir() else 0o600)
-    yield {"top": top, "course": course, "built_modes": built_modes}
-    shutil.rmtree(top, ignore_errors=True)
+    return modes
+
+
+def _refresh_store(w: Work) -> None:
+    """The grader's code changed under the running tests (another engineer at work): the
+    store is out of date. Build it again and give this test a fresh copy."""
+    _build_store(w.base)
+    w.epoch += 1
+    shutil.rmtree(w.course / ".dlbn" / "expected")
+    shutil.copytree(w.base["course"] / ".dlbn" / "expected", w.course / ".dlbn" / "expected")
 
 
 @dataclasses.dataclass
@@ -184,9 +232,11 @@ class Work:
 
     root: Path
     course: Path
+    base: dict
     reports: Path
     tmp: Path
     mark: str
+    epoch: int = 0  # how often the store was rebuilt under this test
 
     def parent_marker(self, name: str) -> Path:
         """A path only root can create (the learner cannot write ``root``)."""
@@ -202,7 +252,7 @@ def work(base: dict) -> Iterator[Work]:
     reports, tmp = root / "reports", root / "tmp"
     for folder in (reports, tmp):
         folder.mkdir(mode=0o755)
-    w = Work(root, course, reports, tmp, f"tamper{secrets.token_hex(6)}")
+    w = Work(root, course, base, reports, tmp, f"tamper{secrets.token_hex(6)}")
     yield w
     leftovers = _leftovers(w)
     for pid in leftovers:  # never leave a stray process behind, even on failure
@@ -229,11 +279,12 @@ def _digest_tree(root: Path, pattern: str = "*") -> dict[str, tuple[str, int]]:
 @dataclasses.dataclass
 class Snapshot:
     """sha256 of the course copy (strict) and of the grader's own code and solutions beside
-    it (another engineer may edit grader/ meanwhile: a change there counts only if it carries
-    the attack's marker or belongs to the learner's user)."""
+    it (another engineer may edit the repository meanwhile: a change there counts only if it
+    carries the attack's marker or belongs to the learner's user)."""
 
     course: dict[str, dict]
     repo: dict[str, dict]
+    epoch: int = 0
 
     @classmethod
     def take(cls, w: Work) -> Snapshot:
@@ -241,11 +292,13 @@ class Snapshot:
                   for part in ("solutions", ".dlbn/expected", "chapters")}
         repo = {part: _digest_tree(REPO / part, "*.py") for part in ("grader", "dlbn")}
         repo["solutions"] = _digest_tree(REPO / "solutions")
-        return cls(course, repo)
+        return cls(course, repo, w.epoch)
 
     def assert_unchanged(self, w: Work) -> None:
         now = Snapshot.take(w)
         for part, files in self.course.items():
+            if part == ".dlbn/expected" and now.epoch != self.epoch:
+                continue  # rebuilt by the test itself (see _refresh_store)
             assert now.course[part] == files, f"the course's {part} changed"
         for part, files in self.repo.items():
             for rel in set(files) | set(now.repo[part]):
@@ -256,8 +309,6 @@ class Snapshot:
                 owner = now.repo[part].get(rel, ("", 0))[1]
                 assert w.mark.encode() not in text, f"{path} carries the attack's marker"
                 assert owner != LEARNER_UID, f"{path} belongs to the learner's user"
-                if part == "solutions":
-                    raise AssertionError(f"{path} changed")
 
 
 # ----------------------------------------------------------------------------- processes
@@ -339,24 +390,29 @@ class Run:
 
 
 def grade(w: Work, text: str | bytes, *extra: str, env: dict | None = None,
-          timeout: float = 400) -> Run:
+          timeout: float = 400, dialect: bool = True, _retries: int = 3) -> Run:
     """`dlbn grade ch01 --graded` on ``text`` as the course's exercises.py, with JSON and
-    Gradescope reports in the test's report folder."""
+    Gradescope reports in the test's report folder; ``dialect=False``: the walls alone."""
     _written(w, text)
     json_path, gs_path = w.reports / "report.json", w.reports / "results.json"
     env = {**os.environ, "TMPDIR": str(w.tmp), SECRET_VAR: "1", **(env or {})}
+    dlbn = DLBN if dialect else [sys.executable, "-c", NO_DIALECT]
     proc = subprocess.run(
-        [*DLBN, "grade", "ch01", "--graded", "--device", "cpu", "--root", str(w.course),
+        [*dlbn, "grade", "ch01", "--graded", "--device", "cpu", "--root", str(w.course),
          "--json", str(json_path), "--gradescope", str(gs_path), *extra],
         capture_output=True, text=True, env=env, timeout=timeout, cwd=w.root,
         stdin=subprocess.DEVNULL,
     )
+    if proc.returncode == 2 and "out of date" in proc.stderr and _retries:
+        _refresh_store(w)
+        return grade(w, text, *extra, env=env, timeout=timeout, dialect=dialect,
+                     _retries=_retries - 1)
     report, gs = (json.loads(p.read_text()) if p.is_file() and not p.is_symlink() else None
                   for p in (json_path, gs_path))
     return Run(proc.returncode, proc.stdout, proc.stderr, report, gs, json_path, gs_path)
 
 
-def assert_report_intact(run: Run, *, at_most: float) -> None:
+def assert_report_intact(run: Run, *, at_most: float | Honest) -> None:
     """Both reports parse, are plain files the parent (root) wrote, agree with each other
     and with their per-check scores, and the score is at most ``at_most``."""
     assert run.rc in (0, 1), f"dlbn exited {run.rc}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
@@ -365,41 +421,63 @@ def assert_report_intact(run: Run, *, at_most: float) -> None:
     for path in (run.json_path, run.gradescope_path):
         st = os.lstat(path)
         assert stat.S_ISREG(st.st_mode) and st.st_uid == 0, path
-    tests = run.report["tests"]
-    assert [t["id"] for t in tests] == [c.id for c in CHAPTER.checks]
+    tests = run.report["tests"]  # the chapter's checks as the grader has them now
+    ids = [t["id"] for t in tests]
+    assert len(set(ids)) == len(ids) >= len(CHAPTER.checks) - 2
+    assert all(i.startswith("ch01.") for i in ids)
+    assert {c.id for c in CHAPTER.checks if c.task == 1} <= set(ids)
     assert run.report["score"] == sum(t["score"] for t in tests)
-    assert run.report["max_score"] == MAX
+    assert run.report["max_score"] == sum(t["max_score"] for t in tests)
     for t in tests:
         assert t["score"] == (t["max_score"] if t["status"] == "passed" else 0.0), t
-        assert t["max_score"] == POINTS[t["id"]]
     assert run.gradescope["score"] == run.report["score"]
     assert sum(t["score"] for t in run.gradescope["tests"]) == run.report["score"]
-    assert run.report["meta"].get("graded") is True
-    assert any(p.startswith("user: uid") for p in run.report["meta"]["protections"])
-    assert run.score <= at_most, (run.score, at_most, sorted(run.passed()))
+    meta = run.report["meta"]
+    assert meta.get("graded") is True
+    if "protections" in meta:  # the child ran (not refused by the dialect): walled in
+        assert any(p.startswith("user: uid") for p in meta["protections"]), meta
+    else:
+        assert run.score == 0 and run.report["import_error"].startswith("integrity"), meta
+    limit = at_most.resolve(run) if isinstance(at_most, Honest) else at_most
+    assert run.score <= limit, (run.score, limit, sorted(run.passed()))
     for text in (run.json_path.read_text(), run.gradescope_path.read_text()):
         for secret in SOLUTION_TEXT:
             assert secret not in text, f"solution text in a report: {secret!r}"
 
 
-def points(ids: set[str] | list[str]) -> float:
-    return sum(POINTS[i] for i in ids)
+@dataclasses.dataclass(frozen=True)
+class Honest:
+    """The legitimate score of a solution whose checks in ``skip`` are broken, read off the
+    run's own list of checks (the chapter may gain checks while these tests run)."""
+
+    skip: tuple[str, ...] = ()
+
+    def resolve(self, run: Run) -> float:
+        return sum(t["max_score"] for t in run.report["tests"] if t["id"] not in self.skip)
 
 
-def honest(skip_tasks: tuple[int, ...] = (), skip: tuple[str, ...] = ()) -> float:
-    """The legitimate score of a solution whose tasks / checks in ``skip*`` are broken."""
-    return sum(c.points for c in CHAPTER.checks if c.task not in skip_tasks and c.id not in skip)
+def honest(skip: tuple[str, ...] = ()) -> Honest:
+    return Honest(tuple(skip))
 
 
-def attack(w: Work, text: str | bytes, *, at_most: float, **kw) -> Run:
+def attack(
+    w: Work, text: str | bytes, *, at_most: float | Honest, dialect: bool = True, **kw
+) -> Run:
     """Grade an attack and check what every attack must leave intact."""
     before = Snapshot.take(_written(w, text))
-    run = grade(w, text, **kw)
+    run = grade(w, text, dialect=dialect, **kw)
     assert_report_intact(run, at_most=at_most)
     assert not list(w.root.glob("PARENT-RAN-*")), "learner code ran in the parent"
     before.assert_unchanged(w)
     assert_nothing_left(w)
     return run
+
+
+def both_layers(w: Work, text: str | bytes, *, at_most: float | Honest, **kw) -> Run:
+    """The attack on the real `dlbn` (the dialect may refuse it), then on the walls alone;
+    returns the second run, whose details the test checks."""
+    attack(w, text, at_most=at_most, **kw)
+    return attack(w, text, at_most=at_most, dialect=False, **kw)
 
 
 def _written(w: Work, text: str | bytes) -> Work:
@@ -440,8 +518,9 @@ def _pickle_frame():
 
 _pickle_frame()
 '''
-    run = attack(work, at_end(STARTER, code), at_most=0)
+    run = both_layers(work, at_end(STARTER, code), at_most=0)
     assert run.report["import_error"].startswith("integrity"), run.report["import_error"]
+    assert "protocol" in run.report["import_error"]  # the wire's verdict, not the dialect's
     assert not marker.exists()
 
 
@@ -476,7 +555,7 @@ if tuple(x.shape) == (12, 5):  # ch01.2.grad_2d only
     _body = _pickle.dumps(_EvilError(_Evil("boom")))
     _os.write(_fd, _struct.pack("<Q", len(_body)) + _body)
 ''')
-    run = attack(work, text, at_most=honest(skip=("ch01.1.train_2d", "ch01.2.grad_2d")))
+    run = both_layers(work, text, at_most=honest(skip=("ch01.1.train_2d", "ch01.2.grad_2d")))
     assert run.status("ch01.1.train_2d") == "error"
     assert "unpickled" in run.message("ch01.1.train_2d")
     assert run.status("ch01.2.grad_2d") == "error"
@@ -490,20 +569,30 @@ def test_forged_frames_with_torch_outputs_lose_the_from_scratch_check(work: Work
     """The brief's case: frames with F.batch_norm's outputs for every check, then the
     process keeps running; the file names batch_norm, so the scan fails ch01.1.from_scratch."""
     code = "_f = torch.nn.functional.batch_norm  # what the forged outputs come from\n"
-    code += FORGE.format(ending="_time.sleep(600)")
-    run = attack(work, at_end(STARTER, code), at_most=MAX - 1)
+    code += FORGE.format(prelude=IMPORTS, ending="_time.sleep(600)")
+    run = both_layers(work, at_end(STARTER, code), at_most=honest(skip=("ch01.1.from_scratch",)))
     assert run.status("ch01.1.from_scratch") == "failed"
-    assert run.score < MAX
+    assert run.score < run.report["max_score"]
+
+
+def test_forged_frames_importing_the_grader_score_nothing(work: Work) -> None:
+    """The untouched starter forging every frame with the reference's outputs, found by
+    importing grader's modules: the dialect refuses the file."""
+    text = at_end(STARTER, FORGE.format(prelude=IMPORTS, ending="_os._exit(0)"))
+    run = attack(work, text, at_most=0)
+    assert run.report["import_error"].startswith("integrity")
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "HOLE: forged result frames are believed. The learner's process knows the seed "
-    "(job.json, ProbeContext in memory) and the spec's oracles, so an untouched starter can "
-    "write ready/start/result frames with the reference's own outputs (grader/runner.py "
-    "run_checks accepts any well-formed result; grader/child.py runs probes in the learner's "
-    "process) and scores full marks"))
-def test_forged_frames_from_the_untouched_starter_score_nothing(work: Work) -> None:
-    run = attack(work, at_end(STARTER, FORGE.format(ending="_os._exit(0)")), at_most=0)
+    "HOLE: the dialect (grader/scratch.py graded_findings) checks imports and names but not "
+    "what torch re-exports: `torch.os` and `torch.sys.modules` give os, json and grader.wire "
+    "to a file that imports only torch. The child's process knows the seed (job.json) and "
+    "the spec's oracles, writes ready/start/result frames with the reference's own outputs "
+    "(grader/runner.py run_checks believes any well-formed result) and the untouched "
+    "starter scores full marks"))
+def test_forged_frames_through_torch_score_nothing(work: Work) -> None:
+    text = at_end(STARTER, FORGE.format(prelude=THROUGH_TORCH, ending="_os._exit(0)"))
+    run = attack(work, text, at_most=0)
     assert run.score == 0
 
 
@@ -533,7 +622,7 @@ if num_features == 3 and affine and track_running_stats:  # train_then_eval, aut
                              "message": "", "seconds": 0.0, "stdout": "", "output": None}))
 ''')
     broken = ("ch01.1.train_2d", "ch01.2.grad_2d", "ch01.3.train_then_eval", "ch01.3.autograd")
-    run = attack(work, text, at_most=honest(skip=broken))
+    run = both_layers(work, text, at_most=honest(skip=broken))
     for check_id in broken:
         assert run.status(check_id) == "error", run.tests()[check_id]
         assert run.message(check_id).startswith("integrity"), run.message(check_id)
@@ -599,27 +688,31 @@ def test_solutions_and_store_of_the_course_are_out_of_reach(work: Work) -> None:
         if text:
             return text, notes
 '''
-    run = attack(work, at_end(STARTER, STEAL.format(finder=finder)), at_most=0)
+    run = both_layers(work, at_end(STARTER, STEAL.format(finder=finder)), at_most=0)
     error = run.report["import_error"]
     assert "could not read the answers" in error, error
     assert "READ" not in error and "listed [" not in error, error
     assert "PermissionError" in error or "FileNotFoundError" in error, error
 
 
-def _refused_or_zero(run: Run) -> None:
-    """Either graded mode refused to run (a clean usage error) or the theft scored 0."""
-    if run.rc == 2:
-        assert "Traceback" not in run.stderr
-        return
-    assert_report_intact(run, at_most=0)
+def _stolen_nothing(w: Work, text: str) -> None:
+    """With the dialect and on the walls alone: either graded mode refused to run (a clean
+    usage error, e.g. for exposed solutions) or the theft scored 0."""
+    for dialect in (True, False):
+        before = Snapshot.take(_written(w, text))
+        run = grade(w, text, dialect=dialect)
+        before.assert_unchanged(w)
+        assert_nothing_left(w)
+        assert not list(w.root.glob("PARENT-RAN-*"))
+        if run.rc == 2:
+            assert "Traceback" not in run.stderr
+            continue
+        assert_report_intact(run, at_most=0)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: graded mode hides <root>/solutions and the store (grader/engine.py, the `hide` "
-    "tuple) but not the solutions/ beside the grader package the child imports (an editable "
-    "install: Path(grader.__file__).parents[1]/solutions, world-readable); the learner copies "
-    "them and scores full marks"))
 def test_solutions_beside_the_grader_package_are_out_of_reach(work: Work) -> None:
+    """The grader is imported from the repository (an editable install), whose solutions/
+    is world-readable: graded mode must hide it too, not only <root>/solutions."""
     finder = TRY_READ + '''
     import grader
     root = os.path.dirname(os.path.dirname(os.path.abspath(grader.__file__)))
@@ -627,18 +720,11 @@ def test_solutions_beside_the_grader_package_are_out_of_reach(work: Work) -> Non
     if text:
         return text, notes
 '''
-    before = Snapshot.take(_written(work, at_end(STARTER, STEAL.format(finder=finder))))
-    run = grade(work, at_end(STARTER, STEAL.format(finder=finder)))
-    before.assert_unchanged(work)
-    assert_nothing_left(work)
-    _refused_or_zero(run)
+    _stolen_nothing(work, at_end(STARTER, STEAL.format(finder=finder)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: in a course checkout graded mode hides solutions/ but not .git/, whose history "
-    "holds them: `git show HEAD:solutions/...` as the learner's user gives full marks "
-    "(grader/engine.py `hide`, grader/sandbox.py _hide)"))
 def test_solutions_in_the_git_history_are_out_of_reach(work: Work) -> None:
+    """In a course checkout the history holds the solutions: `git show` as the learner."""
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "init.defaultBranch=main"]
     subprocess.run([*git, "init", "-q", str(work.course)], check=True)
     subprocess.run([*git, "-C", str(work.course), "add", "solutions", "chapters"], check=True)
@@ -652,52 +738,78 @@ def test_solutions_in_the_git_history_are_out_of_reach(work: Work) -> None:
     if done.returncode == 0:
         return done.stdout, notes
 '''
-    text = at_end(STARTER, STEAL.format(finder=finder))
-    before = Snapshot.take(_written(work, text))
-    run = grade(work, text)
-    before.assert_unchanged(work)
-    assert_nothing_left(work)
-    _refused_or_zero(run)
+    _stolen_nothing(work, at_end(STARTER, STEAL.format(finder=finder)))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: `dlbn autograder build` copies the expected store into <course>/.dlbn/expected with "
-    "Path.write_bytes and mkdir (grader/cli_autograder.py build_cmd): 0644 files, 0755 "
-    "folders, readable by every user, while grader/reference.py promises root only"))
 def test_the_local_store_is_private_after_a_build(base: dict) -> None:
-    loose = {rel: oct(mode) for rel, mode in base["built_modes"].items() if mode & 0o077}
-    assert not loose
+    """`dlbn autograder build` leaves <course>/.dlbn/expected's files readable by root only
+    (before any chmod of ours). Its folders may be listed: file names are seed numbers,
+    which the child's job.json gives away anyway."""
+    course = base["course"]
+    files = {rel: oct(mode) for rel, mode in base["built_modes"].items()
+             if (course / rel).is_file() and mode & 0o077}
+    assert not files
+    assert any(rel.endswith(".bin") for rel in base["built_modes"])
 
 
 # ============================================================================ 4. trusted code
+# Written to pass the dialect: only torch, collections imported; torch.inspect, torch.sys.
+PATCH_CALLS = """
+import collections as _collections
+
+_t = torch
+_t.sys.modules["grader.probing"].CALLS = _collections.Counter()  # nobody increments it
+"""
+
+
+# A forward that damages the caller's x after computing y: only ch01.1.contract fails.
+def _damaging_x() -> str:
+    start = SOLUTION.index("# BEGIN SOLUTION ch01.1")
+    last_return = SOLUTION.rfind("\n    return ", start, SOLUTION.index("# END SOLUTION", start))
+    assert last_return > start
+    damage = "\n    x.data.mul_(0.5)  # damages the caller's x"
+    return SOLUTION[:last_return] + damage + SOLUTION[last_return:]
+
+
+DAMAGES_X = _damaging_x()
+
+
 @pytest.mark.xfail(strict=True, reason=(
-    "HOLE: from-scratch is defeated: the counting wrapper gives the real torch.batch_norm "
-    "away in __kwdefaults__['_original'] (grader/child.py count_calls), and the source scan "
-    "misses operator.attrgetter('batch_' + 'norm') (grader/scratch.py: only getattr on a "
-    "torch alias, and whole-string constants, are looked at)"))
-def test_unwrapped_counter_and_an_attrgetter_alias_fail_from_scratch(work: Work) -> None:
+    "HOLE: from-scratch is defeated by a file inside the dialect: `dir(torch)` with "
+    "startswith('batch') / endswith('norm') finds the name without spelling it, "
+    "torch.inspect.getattr_static fetches it (graded_findings and scan look only at "
+    "getattr), and inspect.signature(wrapper).parameters['_original'].default unwraps the "
+    "counter of grader/child.py count_calls: ch01.1.from_scratch passes with torch's kernel"))
+def test_an_unspelled_and_unwrapped_torch_batch_norm_fails_from_scratch(work: Work) -> None:
     text = at_top(forward_via("_bn(x, gamma, beta, running_mean, running_var, training, "
                               "momentum, eps, False)"), '''
-import operator as _operator
-
-_bn = _operator.attrgetter("batch_" + "norm")(torch)
-_bn = (getattr(_bn, "__kwdefaults__", None) or {}).get("_original", _bn)
+_t = torch
+_name = [n for n in dir(_t) if n.startswith("batch") and n.endswith("norm")][0]
+_bn = _t.inspect.getattr_static(_t, _name)
+_params = _t.inspect.signature(_bn).parameters
+if "_original" in _params:  # the child's counting wrapper keeps the real one here
+    _bn = _params["_original"].default
 ''')
-    run = attack(work, text, at_most=MAX - 1)
-    assert run.status("ch01.1.from_scratch") == "failed"
+    run = attack(work, text, at_most=honest(skip=("ch01.1.from_scratch",)))
+    assert run.status("ch01.1.from_scratch") != "passed"
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "HOLE: api checks are computed in the learner's process: object.__setattr__ on the "
-    "frozen Check (grader/model.py) swaps ch01.1.contract's probe for one returning what "
-    "judge_contract wants, and graded mode's backing (grader/backing.py) agrees, since the "
+    "HOLE: api checks are measured in the learner's process: `torch.equal = lambda a, b: "
+    "True` (an attribute store, inside the dialect) makes probe_contract report 'unchanged' "
+    "for a forward that damages its input x; task 1's match checks pass, so "
+    "engine._backed_by_matches lets it count, and graded mode's backing agrees since the "
     "reference's output is the same constant"))
 def test_forged_api_outputs_earn_nothing(work: Work) -> None:
-    mutant = SOLUTION.replace(  # the in_place_input mutant: fails ch01.1.contract honestly
-        "    x_hat = (x - per_channel(mean, x)) / torch.sqrt",
-        "    x -= per_channel(mean, x)\n    x_hat = x / torch.sqrt", 1)
-    assert mutant != SOLUTION
-    text = at_end(mutant, '''
+    text = at_end(DAMAGES_X, "torch.equal = lambda a, b: True  # every input 'unchanged'")
+    run = attack(work, text, at_most=honest(skip=("ch01.1.contract",)))
+    assert run.status("ch01.1.contract") != "passed"
+
+
+def test_forged_api_outputs_through_the_checks_are_refused(work: Work) -> None:
+    """object.__setattr__ on the frozen Check swaps the probe for one returning what the
+    judge wants: the dialect refuses the file (dunder, grader import)."""
+    text = at_end(DAMAGES_X, '''
 def _forge_api():
     import grader.specs.ch01 as spec
 
@@ -710,9 +822,8 @@ def _forge_api():
 
 _forge_api()
 ''')
-    # honestly the mutant fails ch01.1.contract and ch01.3.autograd (in-place on a leaf)
-    run = attack(work, text, at_most=honest(skip=("ch01.1.contract", "ch01.3.autograd")))
-    assert run.status("ch01.1.contract") == "failed"
+    run = attack(work, text, at_most=honest(skip=("ch01.1.contract",)))
+    assert run.status("ch01.1.contract") != "passed"
 
 
 def _learner_can_read(path: str) -> bool:
@@ -731,21 +842,13 @@ def _learner_can_read(path: str) -> bool:
     return os.waitpid(pid, 0)[1] == 0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: the scan reads another text than the child runs: grader/engine.py _source_text "
-    "decodes the file as UTF-8 (read_text), the child's import honours a PEP 263 cookie, so "
-    "in a `# coding: utf-7` file F.batch+AF8-norm is `F.batch + AF8 - norm` to the scan and "
-    "F.batch_norm to Python; with grader.probing.CALLS replaced, ch01.1.from_scratch passes"))
 def test_the_scan_reads_the_text_the_child_runs(work: Work) -> None:
+    """A `# coding: utf-7` file: F.batch+AF8-norm is `F.batch + AF8 - norm` to a UTF-8
+    reader and F.batch_norm to Python's import; the counter is replaced, so only a scan of
+    the decoded text fails ch01.1.from_scratch."""
     text = at_top(forward_via(
         "nn.functional.batch_norm(x, running_mean, running_var, gamma, beta, training, "
-        "momentum, eps)"), '''
-import collections as _collections
-
-import grader.probing as _probing
-
-_probing.CALLS = _collections.Counter()  # the probes read a counter nobody increments
-''')
+        "momentum, eps)"), PATCH_CALLS)
     encoded = b"# -*- coding: utf-7 -*-\n" + text.encode("utf-7")
     encoded = encoded.replace(b"batch_norm", b"batch+AF8-norm")
     assert b"batch_norm" not in encoded
@@ -753,8 +856,8 @@ _probing.CALLS = _collections.Counter()  # the probes read a counter nobody incr
 
     codec = os.path.join(os.path.dirname(encodings.__file__), "utf_7.py")
     if _learner_can_read(codec):  # graded, as the learner
-        run = attack(work, encoded, at_most=MAX - 1)
-        assert run.status("ch01.1.from_scratch") == "failed"
+        run = attack(work, encoded, at_most=honest(skip=("ch01.1.from_scratch",)))
+        assert run.status("ch01.1.from_scratch") != "passed"
         return
     # This machine's stdlib is out of the learner's reach (so its child cannot even decode
     # the file); the same scan runs in self-study mode, where the child can.
@@ -769,12 +872,9 @@ _probing.CALLS = _collections.Counter()  # the probes read a counter nobody incr
     assert not result.passed, result.message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: grader/scratch.py scan catches only SyntaxError/ValueError from ast.parse: a "
-    "learner expression the child compiles but the parent's deeper stack cannot turn into "
-    "an AST raises RecursionError in the parent (grade() crashes, no report); swallowing it "
-    "would pass the scan instead; it must fail closed"))
 def test_a_source_the_parent_cannot_parse_fails_closed(work: Work) -> None:
+    """An expression the child compiles but the parent, on a deeper stack, cannot turn into
+    an AST (RecursionError): no crash, and no pass for the scan either."""
     from grader.engine import Graded
     from grader.engine import grade as grade_api
     from grader.reference import ExpectedStore
@@ -782,13 +882,7 @@ def test_a_source_the_parent_cannot_parse_fails_closed(work: Work) -> None:
 
     text = at_top(forward_via(
         "torch.nn.functional.batch_norm(x, running_mean, running_var, gamma, beta, training, "
-        "momentum, eps)"), '''
-import collections as _collections
-
-import grader.probing as _probing
-
-_probing.CALLS = _collections.Counter()
-''')
+        "momentum, eps)"), PATCH_CALLS)
     # 2900 terms: the child compiles it; the parent, called from a deep stack, cannot
     text = at_end(text, "def _deep(a):\n    return " + " + ".join(["a"] * 2900))
     path = work.root / "exercises.py"
@@ -804,9 +898,10 @@ _probing.CALLS = _collections.Counter()
 
     report = deep(150)
     results = {r.id: r for r in report.results}
-    assert not report.import_error, report.import_error
-    assert results["ch01.1.train_2d"].passed  # the child did import the file
+    if not report.import_error:  # not refused as a whole: the child did import the file
+        assert results["ch01.1.train_2d"].passed
     assert not results["ch01.1.from_scratch"].passed
+    assert report.score <= 1
 
 
 # ============================================================================ 5. the report
@@ -853,7 +948,7 @@ def _report():
 
 _report()
 '''
-    run = attack(work, at_end(STARTER, code), at_most=0)
+    run = both_layers(work, at_end(STARTER, code), at_most=0)
     error = run.report["import_error"]
     assert "paths 2" in error and "WROTE" not in error and "LINKED" not in error, error
     saved = (run.json_path.read_bytes(), run.gradescope_path.read_bytes())
@@ -880,10 +975,6 @@ def test_a_report_symlinked_into_solutions_is_not_written_through(work: Work) ->
     assert_nothing_left(work)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE (robustness): check_report_path's ReportPathError is a ValueError, not a "
-    "click exception: `dlbn grade --json LINK` dies with a traceback and exit 1 instead of a "
-    "clean usage error, exit 2 (grader/cli.py grade_cmd, grader/cli_autograder.py run_cmd)"))
 def test_a_report_symlinked_into_solutions_is_a_clean_usage_error(work: Work) -> None:
     _link_into_solutions(work)
     run = grade(work, SOLUTION, timeout=120)
@@ -892,17 +983,13 @@ def test_a_report_symlinked_into_solutions_is_a_clean_usage_error(work: Work) ->
     assert "symlink" in run.stderr + run.stdout
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: a child killed by a real-time signal crashes the parent: grader/runner.py "
-    "_death_message calls signal.Signals(-code), which raises ValueError for signals 35-63 "
-    "(os.kill(os.getpid(), 40)); dlbn dies with a traceback and writes no report"))
 def test_a_child_killed_by_an_unnamed_signal_costs_one_check(work: Work) -> None:
     text = in_task(SOLUTION, "ch01.2", '''
 if tuple(x.shape) == (12, 5):  # ch01.2.grad_2d only
     import os as _os
     _os.kill(_os.getpid(), 40)
 ''')
-    run = attack(work, text, at_most=honest(skip=("ch01.2.grad_2d",)))
+    run = both_layers(work, text, at_most=honest(skip=("ch01.2.grad_2d",)))
     assert run.status("ch01.2.grad_2d") == "error"
     assert "signal" in run.message("ch01.2.grad_2d")
 
@@ -955,12 +1042,12 @@ def _poison():
 
 _poison()
 '''
-    first = attack(work, at_end(STARTER, code), at_most=0)
+    first = both_layers(work, at_end(STARTER, code), at_most=0)
     error = first.report["import_error"]
     assert "poison:" in error and not re.search(r"WROTE|MOVED|KILLED", error), error
-    second = attack(work, SOLUTION, at_most=MAX)
-    assert second.score == MAX, {i: t["message"] for i, t in second.tests().items()
-                                 if t["status"] != "passed"}
+    second = attack(work, SOLUTION, at_most=honest())
+    failing = {i: t["message"] for i, t in second.tests().items() if t["status"] != "passed"}
+    assert second.score == second.report["max_score"], failing
     assert not second.report["import_error"]
 
 
@@ -1060,9 +1147,9 @@ if shape == (5, 3):  # no_gamma
     _os.close(_json.loads(open(_sys.argv[1]).read())["fd"])
     _time.sleep(120)
 ''')
-    grads = [c.id for c in CHAPTER.checks if c.id.startswith("ch01.2.grad") or c.id in (
-        "ch01.2.small_batch", "ch01.2.no_gamma")]
-    run = attack(work, text, at_most=honest(skip=tuple(grads)))
+    # every match check of task 2 is broken, so graded mode gives its api check no points
+    task2 = tuple(c.id for c in CHAPTER.checks if c.task == 2)
+    run = both_layers(work, text, at_most=honest(skip=task2))
     forks = re.search(r"forks ok=(\d+) failed=(\d+)", run.message("ch01.2.grad_2d"))
     assert forks, run.message("ch01.2.grad_2d")
     assert int(forks[1]) < walls.Limits().processes and int(forks[2]) > 0
@@ -1072,5 +1159,5 @@ if shape == (5, 3):  # no_gamma
     assert "env: mine=False parent=PermissionError" in run.message("ch01.2.small_batch")
     assert run.status("ch01.2.no_gamma") == "error"
     assert "pipe" in run.message("ch01.2.no_gamma"), run.message("ch01.2.no_gamma")
-    assert {"ch01.2.no_autograd", "ch01.3.autograd", "ch01.1.train_2d"} <= run.passed()
-    assert run.score == honest(skip=tuple(grads))
+    assert {"ch01.3.autograd", "ch01.1.train_2d", "ch01.1.from_scratch"} <= run.passed()
+    assert run.score == honest(skip=task2).resolve(run)  # the honest parts all count
