@@ -134,6 +134,8 @@ def compare(got: Any, expected: Any, name: str = "output", **kw: Any) -> Verdict
                 failures.append((where, verdict))
         if not failures:
             return Verdict.ok()
+        # A broken output (NaN, wrong shape, dtype or type) says most; then the state.
+        failures.sort(key=lambda f: not _structural(f[1].message))
         message = failures[0][1].message
         if len(failures) > 1:
             message += "; also differ: " + ", ".join(w for w, _ in failures[1:8])
@@ -183,6 +185,11 @@ def _per_channel_factor(g: Any, e: Any) -> str:
 
 
 STATE_KEYS = ("running_mean", "running_var", "num_batches_tracked", "weight", "bias", "state")
+
+
+def _structural(message: str) -> bool:
+    return any(w in message for w in (": contains ", ": shape ", ": dtype ", "expected a ",
+                                      "missing "))
 
 
 def _is_state(key: Any) -> bool:

@@ -17,6 +17,8 @@ from grader.course import resolve_chapter
 from grader.engine import grade, reference_outputs
 from grader.model import Status
 
+pytestmark = pytest.mark.slow  # each case grades a chapter (seconds each)
+
 CH01 = resolve_chapter("ch01")
 # A check of each task: the broken task-1 check, and two healthy ones of tasks 2 and 3.
 ONLY = ("ch01.1.train_3d", "ch01.1.contract", "ch01.2.grad_2d", "ch01.3.state_dict")

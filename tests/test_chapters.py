@@ -44,6 +44,7 @@ def test_spec_is_well_formed(chapter, repo_root) -> None:
     assert callable(getattr(importlib.import_module(module_name), function)), chapter.run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chapter", CHAPTERS, ids=lambda c: c.id)
 def test_verify(chapter, repo_root) -> None:
     result = verify_chapter(chapter, repo_root, device="cpu")

@@ -46,6 +46,7 @@ def results(course: Path) -> dict:
     return json.loads((course / "out" / "results.json").read_text())
 
 
+@pytest.mark.slow
 def test_ch05_learning_rates_on_cifar10(course: Path, tiny_cifar: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     from grader.specs.ch05 import figures
@@ -64,6 +65,7 @@ def test_ch05_learning_rates_on_cifar10(course: Path, tiny_cifar: Path,
     assert len(record["numbers"]["sweep_batch"].split()) == 2  # one entry per LR
 
 
+@pytest.mark.slow
 def test_ch08_gap_on_cifar2(course: Path, tiny_cifar: Path,
                             monkeypatch: pytest.MonkeyPatch) -> None:
     from grader.specs.ch08 import figures
