@@ -96,11 +96,19 @@ def count_calls(names: list[str]) -> None:
         except (ImportError, AttributeError):
             continue
 
-        def wrapper(*args: Any, _original: Any = original, _name: str = dotted, **kw: Any) -> Any:
-            CALLS[_name] += 1
-            return _original(*args, **kw)
+        setattr(owner, attr, _counting(original, dotted, CALLS))
 
-        setattr(owner, attr, wrapper)
+
+def _counting(original: Any, name: str, calls: Any) -> Any:
+    """A wrapper that counts calls; the original lives in the closure, not in a default
+    argument that a signature would give away (graded mode also refuses the dunders and
+    the introspection that reach a closure)."""
+
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        calls[name] += 1
+        return original(*args, **kw)
+
+    return wrapper
 
 
 def import_learner(path: str) -> Any:

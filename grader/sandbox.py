@@ -251,7 +251,18 @@ def _owned_by(pid: int, uid: int) -> bool:
 
 
 def _kill_as(uid: int) -> None:
-    """kill(-1, SIGKILL) as ``uid``: every process of that user, forks and daemons too."""
+    """kill(-1, SIGKILL) as ``uid``: every process of that user, forks and daemons too.
+
+    Through the `kill` program started as that user (no Python fork while the parent's
+    threads hold locks); a fork where there is no such program."""
+    kill = shutil.which("kill", path="/usr/bin:/bin")
+    if kill:
+        try:
+            subprocess.run([kill, "-9", "-1"], user=uid, group=uid_gid(uid), extra_groups=[],
+                           capture_output=True, timeout=10, check=False)
+            return
+        except (OSError, subprocess.SubprocessError):
+            pass
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the fork
         try:
@@ -262,6 +273,13 @@ def _kill_as(uid: int) -> None:
         finally:
             os._exit(0)
     os.waitpid(pid, 0)
+
+
+def uid_gid(uid: int) -> int:
+    try:
+        return pwd.getpwuid(uid).pw_gid
+    except KeyError:
+        return uid
 
 
 def kill_tree(token: str, uid: int | None = None, seconds: float = 3.0) -> int:

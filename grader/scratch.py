@@ -52,6 +52,19 @@ def _torch_aliases(tree: ast.AST) -> set[str]:
     return names
 
 
+def _aliases(tree: ast.AST, packages: tuple[str, ...]) -> set[str]:
+    """Names the file binds to modules or objects of ``packages`` (provided code)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] in packages:
+                    names.add((a.asname or a.name).split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in packages:
+            names.update(a.asname or a.name for a in node.names)
+    return names
+
+
 def _root(node: ast.AST) -> str | None:
     while isinstance(node, ast.Attribute):
         node = node.value
@@ -169,7 +182,15 @@ DENIED_MODULES = ("torch._C", "torch.ops", "torch.hub", "torch.library",
                   "torch.multiprocessing", "numpy.ctypeslib", "numpy.lib.format")
 DENIED_NAMES = {"eval", "exec", "compile", "__import__", "globals", "locals", "vars", "open",
                 "breakpoint", "input", "memoryview", "__builtins__", "__loader__", "__spec__",
-                "exit", "quit"}
+                "exit", "quit", "dir"}
+# Modules and introspection that torch, numpy and dlbn re-export as attributes
+# (torch.os, torch.sys.modules, torch.inspect...): reaching one is importing it.
+MODULE_ATTRS = {"os", "sys", "inspect", "builtins", "importlib", "subprocess", "io", "pickle",
+                "json", "ctypes", "shutil", "socket", "signal", "gc", "argv",
+                "environ", "marshal", "types", "threading", "pathlib", "tempfile", "glob",
+                "fcntl", "resource", "mmap", "codecs", "getattr_static", "signature",
+                "getmembers", "getsource", "traceback", "weakref", "platform", "sysconfig",
+                "operator"}
 DENIED_ATTRS = {"save", "load", "from_file", "tofile", "fromfile", "savetxt", "savez",
                 "savez_compressed", "loadtxt", "memmap", "hub", "cpp_extension", "library",
                 "ops", "_C", "_VF", "_ops", "system", "popen", "fdopen", "multiprocessing",
@@ -203,6 +224,7 @@ def graded_findings(source: str) -> list[str]:
     except (RecursionError, MemoryError):
         return ["the file is nested too deeply for the grader to read"]
     torch_names = _torch_aliases(tree)
+    provided = _aliases(tree, ("torch", "numpy", "scipy", "dlbn", "math", "random"))
     found: list[tuple[int, str]] = []
 
     def note(node: ast.AST, what: str) -> None:
@@ -218,9 +240,9 @@ def graded_findings(source: str) -> list[str]:
             if node.level or not _module_allowed(module):
                 note(node, f"imports from {'.' * node.level}{module}")
             for alias in node.names:
-                provided = module.split(".")[0] == "dlbn"  # the course's own bench
+                bench = module.split(".")[0] == "dlbn"  # the course's own bench
                 if not _module_allowed(f"{module}.{alias.name}") or (
-                    alias.name in DENIED_ATTRS and not provided
+                    alias.name in DENIED_ATTRS and not bench
                 ):
                     note(node, f"imports {module}.{alias.name}")
         elif isinstance(node, ast.Name):
@@ -234,12 +256,21 @@ def graded_findings(source: str) -> list[str]:
             attr = node.attr
             if attr.startswith("__") and attr.endswith("__") and attr not in ALLOWED_DUNDERS:
                 note(node, f"uses .{attr}")
-            elif attr in DENIED_ATTRS:
+            elif attr in DENIED_ATTRS or attr in MODULE_ATTRS:
                 note(node, f"uses .{attr}")
             elif attr.startswith("_") and _root(node) in torch_names:
                 note(node, f"uses torch's private .{attr}")
-        elif isinstance(node, ast.Call):
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                for t in ast.walk(target):
+                    if isinstance(t, ast.Attribute) and _root(t) in provided:
+                        note(node, f"changes {_root(t)}.{t.attr}, provided code")
+        if isinstance(node, ast.Call):
             func = node.func
+            if (isinstance(func, ast.Name) and func.id in ("setattr", "delattr") and node.args
+                    and _root(node.args[0]) in provided):
+                note(node, f"calls {func.id}() on provided code")
             if isinstance(func, ast.Name) and func.id in ("getattr", "setattr", "delattr"):
                 literal = len(node.args) > 1 and isinstance(node.args[1], ast.Constant)
                 if not literal:

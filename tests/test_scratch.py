@@ -76,6 +76,9 @@ def test_autograd_rules() -> None:
         "y = torch._C\n", "y = torch.ops.aten\n", "y = getattr(torch, 'n' + 'n')\n",
         "y = (1).__class__.__base__.__subclasses__()\n", "import torch.hub\n",
         "y = getattr(torch, '__dict__')\n",
+        "j = torch.os\n", "m = torch.sys\n", "g = torch.inspect.getattr_static\n",
+        "names = dir(torch)\n", "torch.equal = lambda a, b: True\n",
+        "setattr(torch, 'equal', None)\n", "F.relu = None\n",
     ],
 )
 def test_graded_dialect_refuses_escape_hatches(body: str) -> None:

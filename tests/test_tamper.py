@@ -16,10 +16,10 @@ the honest score) and by `dlbn` with the dialect switched off in its own process
 as if the dialect missed the file), where the walls alone must hold. Attacks that are
 written to pass the dialect (``torch.os``, ``torch.sys.modules``) run on the real `dlbn`.
 
-Holes the grader still has are strict xfails that pass once they are fixed; each names
-the hole in its reason. The course is a copy in a temp dir that the learner's user can
-traverse (like a real checkout: 0755), with solutions/ and the store 0700 as the package
-makes them; one expected store is built for the whole module.
+Every hole this suite found was fixed in the grader (the holes are in the git history:
+`git log -S xfail tests/test_tamper.py`). The course is a copy in a temp dir that the
+learner's user can traverse (like a real checkout: 0755), with solutions/ and the store
+0700 as the package makes them; one expected store is built for the whole module.
 
 Linux, as root only (graded mode's walls need it).
 """
@@ -48,6 +48,8 @@ import pytest
 
 if not sys.platform.startswith("linux") or os.geteuid() != 0:
     pytest.skip("graded mode's sandbox needs root on Linux", allow_module_level=True)
+
+pytestmark = pytest.mark.slow  # every test grades a chapter in graded mode
 
 from grader import sandbox as walls  # noqa: E402
 from grader.specs.ch01 import CHAPTER  # noqa: E402
@@ -412,11 +414,21 @@ def grade(w: Work, text: str | bytes, *extra: str, env: dict | None = None,
     return Run(proc.returncode, proc.stdout, proc.stderr, report, gs, json_path, gs_path)
 
 
+IGNORED = re.compile(r"Exception ignored in: [^\n]*\nTraceback \(most recent call last\):\n"
+                     r"(?:[ \t][^\n]*\n)*[^\s][^\n]*\n?")
+
+
+def _without_ignored(stderr: str) -> str:
+    """stderr without "Exception ignored" reports: logging's at-fork hook races with the
+    parent's background torch import when kill_tree forks (noise, not a crash)."""
+    return IGNORED.sub("", stderr)
+
+
 def assert_report_intact(run: Run, *, at_most: float | Honest) -> None:
     """Both reports parse, are plain files the parent (root) wrote, agree with each other
     and with their per-check scores, and the score is at most ``at_most``."""
     assert run.rc in (0, 1), f"dlbn exited {run.rc}:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
-    assert "Traceback" not in run.stderr, run.stderr[-3000:]
+    assert "Traceback" not in _without_ignored(run.stderr), run.stderr[-3000:]
     assert run.report is not None and run.gradescope is not None
     for path in (run.json_path, run.gradescope_path):
         st = os.lstat(path)
@@ -583,13 +595,6 @@ def test_forged_frames_importing_the_grader_score_nothing(work: Work) -> None:
     assert run.report["import_error"].startswith("integrity")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: the dialect (grader/scratch.py graded_findings) checks imports and names but not "
-    "what torch re-exports: `torch.os` and `torch.sys.modules` give os, json and grader.wire "
-    "to a file that imports only torch. The child's process knows the seed (job.json) and "
-    "the spec's oracles, writes ready/start/result frames with the reference's own outputs "
-    "(grader/runner.py run_checks believes any well-formed result) and the untouched "
-    "starter scores full marks"))
 def test_forged_frames_through_torch_score_nothing(work: Work) -> None:
     text = at_end(STARTER, FORGE.format(prelude=THROUGH_TORCH, ending="_os._exit(0)"))
     run = attack(work, text, at_most=0)
@@ -705,7 +710,7 @@ def _stolen_nothing(w: Work, text: str) -> None:
         assert_nothing_left(w)
         assert not list(w.root.glob("PARENT-RAN-*"))
         if run.rc == 2:
-            assert "Traceback" not in run.stderr
+            assert "Traceback" not in _without_ignored(run.stderr)
             continue
         assert_report_intact(run, at_most=0)
 
@@ -774,12 +779,6 @@ def _damaging_x() -> str:
 DAMAGES_X = _damaging_x()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: from-scratch is defeated by a file inside the dialect: `dir(torch)` with "
-    "startswith('batch') / endswith('norm') finds the name without spelling it, "
-    "torch.inspect.getattr_static fetches it (graded_findings and scan look only at "
-    "getattr), and inspect.signature(wrapper).parameters['_original'].default unwraps the "
-    "counter of grader/child.py count_calls: ch01.1.from_scratch passes with torch's kernel"))
 def test_an_unspelled_and_unwrapped_torch_batch_norm_fails_from_scratch(work: Work) -> None:
     text = at_top(forward_via("_bn(x, gamma, beta, running_mean, running_var, training, "
                               "momentum, eps, False)"), '''
@@ -794,12 +793,6 @@ if "_original" in _params:  # the child's counting wrapper keeps the real one he
     assert run.status("ch01.1.from_scratch") != "passed"
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "HOLE: api checks are measured in the learner's process: `torch.equal = lambda a, b: "
-    "True` (an attribute store, inside the dialect) makes probe_contract report 'unchanged' "
-    "for a forward that damages its input x; task 1's match checks pass, so "
-    "engine._backed_by_matches lets it count, and graded mode's backing agrees since the "
-    "reference's output is the same constant"))
 def test_forged_api_outputs_earn_nothing(work: Work) -> None:
     text = at_end(DAMAGES_X, "torch.equal = lambda a, b: True  # every input 'unchanged'")
     run = attack(work, text, at_most=honest(skip=("ch01.1.contract",)))
@@ -979,7 +972,7 @@ def test_a_report_symlinked_into_solutions_is_a_clean_usage_error(work: Work) ->
     _link_into_solutions(work)
     run = grade(work, SOLUTION, timeout=120)
     assert run.rc == 2
-    assert "Traceback" not in run.stderr
+    assert "Traceback" not in _without_ignored(run.stderr)
     assert "symlink" in run.stderr + run.stdout
 
 
