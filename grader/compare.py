@@ -100,7 +100,7 @@ def error_pattern(g: Any, e: Any) -> str:
             return (f". Every value is {c:.6g} x the expected one: a constant factor "
                     "(m / (m - 1)? a scale applied twice or not at all?)")
     if g0.dim() >= 2 and g0.shape[1] > 1:
-        per = _per_channel_factor(g0, e0)
+        per = _per_channel_factor(g0, e0) or _scaled_normalization(g0, e0)
         if per:
             return per
     shift = g - e
@@ -184,6 +184,33 @@ def _per_channel_factor(g: Any, e: Any) -> str:
             "per-channel scale missing or applied twice (gamma?)")
 
 
+def _scaled_normalization(g: Any, e: Any) -> str:
+    """got = a * expected + b_c in every channel, with one slope a != 1: the normalized
+    values are scaled before gamma and beta (a variance off by a constant factor)."""
+    c = g.shape[1]
+    gc = g.transpose(0, 1).reshape(c, -1)
+    ec = e.transpose(0, 1).reshape(c, -1)
+    if gc.shape[1] < 3:
+        return ""
+    slopes = []
+    for gi, ei in zip(gc, ec, strict=True):
+        ei_c = ei - ei.mean()
+        denom = float((ei_c * ei_c).sum())
+        if denom <= 1e-18:
+            return ""
+        a = float((ei_c * (gi - gi.mean())).sum()) / denom
+        resid = gi - gi.mean() - a * ei_c
+        if float(resid.abs().max()) > 1e-2 * max(float(gi.abs().max()), 1e-12):
+            return ""  # (eps makes the factor only nearly constant)
+        slopes.append(a)
+    a = sum(slopes) / len(slopes)
+    if abs(a - 1) < 1e-4 or max(abs(x - a) for x in slopes) > 1e-3 * abs(a):
+        return ""
+    return (f". In every channel got = {a:.6g} x expected + a constant: the normalized values "
+            f"are scaled by {a:.6g} before gamma and beta (the variance off by a factor, e.g. "
+            "the unbiased m - 1 instead of the biased m?)")
+
+
 STATE_KEYS = ("running_mean", "running_var", "num_batches_tracked", "weight", "bias", "state")
 
 
@@ -226,6 +253,9 @@ def exception_hint(message: str) -> str:
                                                                              "dimension")):
         return ("a shape mismatch: check the axes you reduce over and how (C,) vectors are "
                 "reshaped to broadcast against x.")
+    if "size mismatch" in text:
+        return ("a parameter or buffer has another size than torch's: one value per channel "
+                "(C,), not per group or per feature map.")
     if "state_dict" in text or "unexpected key" in text or "missing key" in text:
         return ("the module's state_dict differs from torch's: weight and bias as nn.Parameter, "
                 "running statistics with register_buffer (None when disabled).")

@@ -1,5 +1,7 @@
 """ch07: group norm from scratch (function, module, LN/IN as GN, factory) and the batch sweep."""
 
+from dataclasses import replace
+
 from grader.model import Chapter, Mutant
 from grader.specs.ch07.checks_factory import FACTORY
 from grader.specs.ch07.checks_norm import FORBIDDEN, FUNCTION, MODULE
@@ -130,6 +132,18 @@ MUTANTS += (
         ("ch07.2.drop_in",),
     ),
 )
+
+# Words the first failing check's feedback must contain (dlbn verify): the ch01 patterns
+# that apply to group norm.
+SAYS = {
+    "eps_outside_sqrt": ("eps",),
+    "calls_torch_group_norm": ("from scratch",),
+    "module_ignores_eps": ("eps",),
+    "no_divisibility_check": ("num_groups", "split"),
+    "group_norm_ignores_dtype": ("dtype",),
+    "affine_per_group": ("per channel",),
+}
+MUTANTS = tuple(replace(m, says=SAYS.get(m.name, ())) for m in MUTANTS)
 
 CHAPTER = Chapter(
     id="ch07",
