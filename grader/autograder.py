@@ -115,7 +115,9 @@ def build_store(
         seeds: list[int] = []
         modules: set[str] = set()
         tries = 0
-        while len(seeds) < seed_sets and tries < 3 * seed_sets:
+        # Rejection sampling: some chapters' claims hold on most seeds, not all (ch05's
+        # stable-LR ratio at the grading scale); the manifest records how many were dropped.
+        while len(seeds) < seed_sets and tries < 20 * seed_sets:
             tries += 1
             seed = secrets.randbelow(SEED_RANGE)
             step(f"{chapter.id}: reference on seed set {len(seeds) + 1}/{seed_sets}")
@@ -133,7 +135,7 @@ def build_store(
         store.record(chapter, seeds, {
             "preload": sorted(m for m in modules if not m.startswith(("dlbn_run", "__"))),
             "torch": torch_version(), "device": device, "code": code_hash(None, None),
-            "solution": code_hash(root, chapter),
+            "solution": code_hash(root, chapter), "rejected_seeds": tries - len(seeds),
         })
         found[chapter.id] = seeds
     return found
