@@ -16,7 +16,6 @@ from-scratch checks also read the learner's source (`grader.scratch`).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import secrets
 import sys
@@ -30,7 +29,8 @@ from typing import Any
 from grader.backing import agrees
 from grader.compare import exception_hint, quantity_hint
 from grader.course import UsageError, course_root, exercises_path, resolve_chapter
-from grader.model import Chapter, ChapterReport, Check, CheckResult, Kind, Status
+from grader.graded import backed_by_matches, integrity_report
+from grader.model import Chapter, ChapterReport, Check, CheckResult, Status
 from grader.probing import ProbeContext
 from grader.reference import ExpectedStore, cache_path, load_cached, save_cached
 from grader.runner import DEFAULT_MEMORY_LIMIT, RawResult, RunOutcome, Sandbox, run_checks
@@ -297,7 +297,7 @@ def grade(
     if graded is not None:
         breaches = graded_findings(text)
         if breaches:  # not run at all: the file could forge or reach what is not its own
-            return _integrity_report(chapter, checks, path, device, breaches, started,
+            return integrity_report(chapter, checks, path, device, breaches, started,
                                      on_result)
     # The parent needs torch only to decode and judge: import it while the child starts.
     warm_up = threading.Thread(target=_import_torch, daemon=True)
@@ -334,7 +334,7 @@ def grade(
         results.append(judge_one(check, raw, expected, ctx, graded=graded is not None,
                                  source=text))
     if graded is not None:
-        results = _backed_by_matches(results, checks)
+        results = backed_by_matches(results, checks)
     for res in results:
         if on_result:
             on_result(res)
@@ -368,43 +368,3 @@ def _source_text(path: Path) -> str:
         return read_source(path.read_bytes())
     except (OSError, SyntaxError, UnicodeDecodeError, LookupError):
         return ""
-
-
-def _backed_by_matches(results: list[CheckResult], checks: tuple[Check, ...]) -> list[CheckResult]:
-    """Graded mode: an api or property check counts only when its task's implementation is
-    shown correct on the hidden seeds, i.e. when a match check of the task passes (tasks
-    without match checks rely on `grader.backing` alone). An api check's expected output
-    is often a constant (True: "inputs untouched"), which a process could simply report."""
-    kinds = {c.id: c.kind for c in checks}
-    tasks_with_matches = {c.task for c in checks if c.needs_reference}
-    proven = {r.task for r in results if r.passed and kinds[r.id] is Kind.MATCH}
-    out = []
-    for r in results:
-        if r.passed and kinds[r.id] is not Kind.MATCH and r.task in tasks_with_matches - proven:
-            r = dataclasses.replace(
-                r, status=Status.FAILED, score=0.0,
-                message="graded mode: this check counts once a match check of its task passes "
-                "(your implementation agrees with the reference on the hidden inputs)")
-        out.append(r)
-    return out
-
-
-def _integrity_report(
-    chapter: Chapter, checks: tuple[Check, ...], path: Path, device: str, breaches: list[str],
-    started: float, on_result: Callable[[CheckResult], None] | None,
-) -> ChapterReport:
-    message = ("integrity: graded mode runs ordinary numeric code only; in your file, "
-               + "; ".join(breaches[:4]) + (" ..." if len(breaches) > 4 else "")
-               + ". Remove that and submit again.")
-    results = tuple(
-        CheckResult(id=c.id, task=c.task, title=c.title, kind=c.kind.value, status=Status.ERROR,
-                    score=0.0, max_score=c.points, message=message)
-        for c in checks
-    )
-    for r in results:
-        if on_result:
-            on_result(r)
-    return ChapterReport(chapter=chapter.id, title=chapter.title, source=str(path), device=device,
-                         results=results, import_error=message,
-                         seconds=time.perf_counter() - started,
-                         meta={"seed": "hidden", "graded": True, "integrity": breaches})
