@@ -6,23 +6,26 @@ from typing import Any
 
 from grader.lazy import nn, torch
 from grader.probing import ProbeContext, expect_tensor
-from grader.specs.helpers import match
+from grader.spec import Checks
+
+checks = Checks()
 
 
-def torch_module(num_features: int, x_dim: int, **kw: Any) -> Any:
-    cls = nn.BatchNorm2d if x_dim == 4 else nn.BatchNorm1d
-    return cls(num_features, **kw)
+def torch_bn1d(*args: Any, **kw: Any) -> Any:
+    return nn.BatchNorm1d(*args, **kw)
 
 
-def learner_module(mod: Any) -> Any:
-    return lambda num_features, x_dim, **kw: mod.BatchNorm(num_features, **kw)
+def torch_bn2d(*args: Any, **kw: Any) -> Any:
+    return nn.BatchNorm2d(*args, **kw)
 
 
-def module_case(shape: tuple[int, ...], steps: int = 3, offset: int = 0, **kw: Any):
-    """Train-mode steps (under no_grad, to catch grad mode used as train mode), then eval."""
+def module_run(id: str, title: str, hint: str, shape: tuple[int, ...], *, steps: int = 3,
+               offset: int = 0, **kw: Any) -> None:
+    """Train-mode steps (under no_grad, to catch grad mode used as train mode), then eval;
+    against nn.BatchNorm1d (nn.BatchNorm2d for images) on the same inputs."""
 
-    def run(make: Any, ctx: ProbeContext) -> dict[str, Any]:
-        bn = make(shape[1], len(shape), **kw).double()
+    def run(BatchNorm: Any, ctx: ProbeContext) -> dict[str, Any]:  # noqa: N803 - the class
+        bn = BatchNorm(shape[1], **kw).double()
         if bn.weight is not None:
             with torch.no_grad():
                 bn.weight.copy_(1 + 0.5 * ctx.randn(shape[1], dtype=torch.float64, offset=offset))
@@ -36,27 +39,21 @@ def module_case(shape: tuple[int, ...], steps: int = 3, offset: int = 0, **kw: A
         bn.eval()
         x = ctx.randn(*shape, dtype=torch.float64, offset=offset + 20, std=2, mean=1)
         out["eval"] = expect_tensor(bn(x), "BatchNorm.forward")
-        out["state"] = {k: v for k, v in bn.state_dict().items()}
+        out["state"] = dict(bn.state_dict())
         return out
 
-    return (lambda mod, ctx: run(learner_module(mod), ctx)), (
-        lambda mod, ctx: run(torch_module, ctx)
-    )
+    trusted = torch_bn2d if len(shape) == 4 else torch_bn1d
+    checks.same_as(id, title, run, trusted={"BatchNorm": trusted}, hint=hint)
 
 
-def module_check(id: str, title: str, hint: str, **case: Any):
-    probe, oracle = module_case(**case)
-    return match(id, title, probe, oracle=oracle, hint=hint)
-
-
-def state_layout(make: Any) -> dict[str, Any]:
+def state_layout(BatchNorm: Any) -> dict[str, Any]:  # noqa: N803
     out: dict[str, Any] = {}
     for name, kw in {
         "default": {},
         "no_affine": {"affine": False},
         "untracked": {"track_running_stats": False},
     }.items():
-        bn = make(4, 4, **kw)
+        bn = BatchNorm(4, **kw)
         out[name] = {
             "keys": list(bn.state_dict().keys()),
             "parameters": [n for n, _ in bn.named_parameters()],
@@ -66,41 +63,43 @@ def state_layout(make: Any) -> dict[str, Any]:
     return out
 
 
-def probe_state_dict(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
-    out = state_layout(learner_module(mod))
+def oracle_state_dict(ctx: ProbeContext) -> dict[str, Any]:
+    return {**state_layout(torch_bn2d), "loaded_running_mean": torch.full((4,), 1.5)}
+
+
+@checks.match("ch01.3.state_dict", "parameters, buffers and state_dict match nn.BatchNorm2d",
+              against=oracle_state_dict,
+              hint="Use nn.Parameter for weight/bias and register_buffer for running_mean, "
+              "running_var and num_batches_tracked (a long tensor); register None when disabled.")
+def state_dict_probe(BatchNorm: Any, ctx: ProbeContext) -> dict[str, Any]:  # noqa: N803
+    out = state_layout(BatchNorm)
     theirs = nn.BatchNorm2d(4)
     theirs.running_mean.add_(1.5)
-    ours = mod.BatchNorm(4)
+    ours = BatchNorm(4)
     ours.load_state_dict(theirs.state_dict())
     out["loaded_running_mean"] = ours.state_dict()["running_mean"]
     return out
 
 
-def oracle_state_dict(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
-    out = state_layout(torch_module)
-    out["loaded_running_mean"] = torch.full((4,), 1.5)
-    return out
+module_run("ch01.3.train_then_eval", "3 training steps then eval, (N, C, L)", shape=(6, 3, 5),
+           hint="self.training decides train vs eval (not torch.is_grad_enabled()); eval uses "
+           "the running statistics.")
+module_run("ch01.3.images", "3 training steps then eval, (N, C, H, W)", shape=(3, 2, 4, 4),
+           offset=100, hint="The module must accept (N, C, H, W) like nn.BatchNorm2d.")
+module_run("ch01.3.momentum_none", "momentum=None: cumulative moving average", shape=(8, 4),
+           momentum=None, offset=200,
+           hint="Increment num_batches_tracked first, then use momentum = 1 / num_batches_tracked.")
+module_run("ch01.3.untracked", "track_running_stats=False uses batch statistics in eval too",
+           shape=(8, 3, 2), track_running_stats=False, affine=False, offset=300,
+           hint="Without running statistics there is nothing else to use: batch statistics always.")
 
 
-def probe_autograd(make: Any, ctx: ProbeContext) -> list[Any]:
-    bn = make(3, 3).double()
-    x = ctx.randn(5, 3, 4, dtype=torch.float64, std=2, mean=1).requires_grad_()
-    y = bn(x)
-    grads = torch.autograd.grad(
-        (y * ctx.randn(5, 3, 4, dtype=torch.float64, offset=3)).sum(), (x, bn.weight, bn.bias)
-    )
-    return [y, *grads]
-
-
-def torch_any(num_features: int, **kw: Any) -> Any:
-    return nn.BatchNorm1d(num_features, **kw)
-
-
-def learner_any(mod: Any) -> Any:
-    return lambda num_features, **kw: mod.BatchNorm(num_features, **kw)
-
-
-def factory_case(make: Any, ctx: ProbeContext) -> dict[str, Any]:
+@checks.match("ch01.3.factory",
+              "torch's constructor: device=, dtype=, bias=; reset_running_stats, reset_parameters",
+              against={"BatchNorm": torch_bn1d},
+              hint="Create weight, bias and the running buffers with device=device, dtype=dtype; "
+              "bias=False registers bias as None; reset_* restore 0, 1, 0 and weight 1, bias 0.")
+def factory_case(BatchNorm: Any, ctx: ProbeContext) -> dict[str, Any]:  # noqa: N803
     """torch's constructor keywords and the two reset methods, on (N, C) input."""
     out: dict[str, Any] = {}
     for name, kw in {
@@ -108,13 +107,13 @@ def factory_case(make: Any, ctx: ProbeContext) -> dict[str, Any]:
         "no_bias": {"bias": False},
         "no_bias_untracked": {"bias": False, "track_running_stats": False},
     }.items():
-        bn = make(3, **kw)
+        bn = BatchNorm(3, **kw)
         out[name] = {
             "keys": list(bn.state_dict().keys()),
             "dtypes": [str(v.dtype) for v in bn.state_dict().values()],
             "bias_is_none": bn.bias is None,
         }
-    bn = make(3, dtype=torch.float64)
+    bn = BatchNorm(3, dtype=torch.float64)
     bn.train()
     with torch.no_grad():
         bn.weight.mul_(3)
@@ -129,27 +128,32 @@ def factory_case(make: Any, ctx: ProbeContext) -> dict[str, Any]:
     return out
 
 
-def edge_case(make: Any, ctx: ProbeContext) -> dict[str, Any]:
+@checks.match("ch01.3.edge_cases",
+              "16-bit input keeps its dtype; empty batch; old checkpoints; tracking switched off",
+              against={"BatchNorm": torch_bn1d},
+              hint="Return y in x's dtype; an empty batch changes no statistic; eval uses the "
+              "buffers whenever they exist; training updates them only while tracking.")
+def edge_case(BatchNorm: Any, ctx: ProbeContext) -> dict[str, Any]:  # noqa: N803
     """16-bit input, an empty batch, an old checkpoint, tracking switched off later."""
     out: dict[str, Any] = {}
-    bn = make(3)
+    bn = BatchNorm(3)
     x = ctx.randn(8, 3, std=2, mean=1).to(torch.bfloat16)
     with torch.no_grad():
         out["bfloat16_out"] = expect_tensor(bn(x), "BatchNorm.forward")
     out["bfloat16_state"] = dict(bn.state_dict())
-    bn = make(3)
+    bn = BatchNorm(3)
     with torch.no_grad():
         bn.running_mean.fill_(0.5)
         y = expect_tensor(bn(ctx.randn(0, 3)), "BatchNorm.forward")
     out["empty"] = {"shape": list(y.shape), "state": dict(bn.state_dict())}
     old = {k: v for k, v in nn.BatchNorm1d(3).state_dict().items() if k != "num_batches_tracked"}
     old["running_mean"] = torch.full((3,), 0.25)
-    bn = make(3)
+    bn = BatchNorm(3)
     with torch.no_grad():
         bn(ctx.randn(4, 3, offset=2))  # num_batches_tracked = 1 before the load
     bn.load_state_dict(old)
     out["old_checkpoint"] = dict(bn.state_dict())
-    bn = make(3).double()
+    bn = BatchNorm(3).double()
     with torch.no_grad():
         bn(ctx.randn(6, 3, dtype=torch.float64, offset=3, std=2, mean=1))
         bn.track_running_stats = False
@@ -160,67 +164,17 @@ def edge_case(make: Any, ctx: ProbeContext) -> dict[str, Any]:
     return out
 
 
-MODULE = [
-    match(
-        "ch01.3.state_dict",
-        "parameters, buffers and state_dict match nn.BatchNorm2d",
-        probe_state_dict,
-        oracle=oracle_state_dict,
-        hint="Use nn.Parameter for weight/bias and register_buffer for running_mean, running_var "
-        "and num_batches_tracked (a long tensor); register None when disabled.",
-    ),
-    module_check(
-        "ch01.3.train_then_eval",
-        "3 training steps then eval, (N, C, L)",
-        shape=(6, 3, 5),
-        hint="self.training decides train vs eval (not torch.is_grad_enabled()); eval uses the "
-        "running statistics.",
-    ),
-    module_check(
-        "ch01.3.images",
-        "3 training steps then eval, (N, C, H, W)",
-        shape=(3, 2, 4, 4),
-        offset=100,
-        hint="The module must accept (N, C, H, W) like nn.BatchNorm2d.",
-    ),
-    module_check(
-        "ch01.3.momentum_none",
-        "momentum=None: cumulative moving average",
-        shape=(8, 4),
-        momentum=None,
-        offset=200,
-        hint="Increment num_batches_tracked first, then use momentum = 1 / num_batches_tracked.",
-    ),
-    module_check(
-        "ch01.3.untracked",
-        "track_running_stats=False uses batch statistics in eval too",
-        shape=(8, 3, 2),
-        track_running_stats=False,
-        affine=False,
-        offset=300,
-        hint="Without running statistics there is nothing else to use: batch statistics always.",
-    ),
-    match(
-        "ch01.3.factory",
-        "torch's constructor: device=, dtype=, bias=; reset_running_stats, reset_parameters",
-        lambda mod, ctx: factory_case(learner_any(mod), ctx),
-        oracle=lambda mod, ctx: factory_case(torch_any, ctx),
-        hint="Create weight, bias and the running buffers with device=device, dtype=dtype; "
-        "bias=False registers bias as None; reset_* restore 0, 1, 0 and weight 1, bias 0.",
-    ),
-    match(
-        "ch01.3.edge_cases",
-        "16-bit input keeps its dtype; empty batch; old checkpoints; tracking switched off",
-        lambda mod, ctx: edge_case(learner_any(mod), ctx),
-        oracle=lambda mod, ctx: edge_case(torch_any, ctx),
-        hint="Return y in x's dtype; an empty batch changes no statistic; eval uses the "
-        "buffers whenever they exist; training updates them only while tracking.",
-    ),
-    match(
-        "ch01.3.autograd",
-        "autograd through the module reaches x, weight and bias",
-        lambda mod, ctx: probe_autograd(learner_module(mod), ctx),
-        oracle=lambda mod, ctx: probe_autograd(torch_module, ctx),
-        hint="Keep the normalization differentiable; only the running-stat update is no_grad.",
-    ),
-]
+
+
+@checks.match("ch01.3.autograd", "autograd through the module reaches x, weight and bias",
+              against={"BatchNorm": torch_bn1d},
+              hint="Keep the normalization differentiable; only the running-stat update is "
+              "no_grad.")
+def autograd_probe(BatchNorm: Any, ctx: ProbeContext) -> list[Any]:  # noqa: N803
+    bn = BatchNorm(3).double()
+    x = ctx.randn(5, 3, 4, dtype=torch.float64, std=2, mean=1).requires_grad_()
+    y = expect_tensor(bn(x), "BatchNorm.forward")
+    grads = torch.autograd.grad(
+        (y * ctx.randn(5, 3, 4, dtype=torch.float64, offset=3)).sum(), (x, bn.weight, bn.bias)
+    )
+    return [y, *grads]
