@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dlbn.device import resolve
 from dlbn.norms import is_norm
 from dlbn.progress import track
 from dlbn.results import TrainResult, save_result
@@ -108,14 +109,8 @@ class TrainConfig:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> cuda if available, else mps, else cpu; anything else as given."""
-    if str(device) == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    return torch.device(device)
+    """``"auto"`` -> cuda if available, else mps, else cpu (`dlbn.device.resolve`)."""
+    return torch.device(resolve(device))
 
 
 def param_groups(

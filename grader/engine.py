@@ -16,9 +16,7 @@ from-scratch checks also read the learner's source (`grader.scratch`).
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -26,6 +24,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dlbn.device import DeviceUnavailable, resolve
 from grader.backing import agrees
 from grader.compare import exception_hint, quantity_hint
 from grader.course import UsageError, course_root, exercises_path, resolve_chapter
@@ -37,40 +36,13 @@ from grader.runner import DEFAULT_MEMORY_LIMIT, RawResult, RunOutcome, Sandbox, 
 from grader.sandbox import GradedLock
 from grader.scratch import STANDARD_MODULES, graded_findings, read_source, scan
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-def no_accelerator_here() -> bool:
-    """True when this machine certainly has no device torch could use (Linux without the
-    NVIDIA or ROCm kernel drivers), which lets 'auto' and 'cpu' resolve without importing
-    torch, so the parent's torch import can overlap the child's start-up."""
-    return sys.platform.startswith("linux") and not any(
-        os.path.exists(p) for p in ("/proc/driver/nvidia", "/dev/nvidiactl", "/dev/kfd")
-    )
-
 
 def resolve_device(device: str) -> str:
-    """'auto' -> cuda, then mps, then cpu; a device that is not there is a usage error."""
-    name = device.lower()
-    if name == "cpu" or (name == "auto" and no_accelerator_here()):
-        return "cpu"
-    import torch
-
-    if name == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        mps = getattr(torch.backends, "mps", None)
-        return "mps" if mps is not None and mps.is_available() else "cpu"
-    kind = name.split(":")[0]
-    if kind == "cpu":
-        return "cpu"
-    if kind == "cuda" and torch.cuda.is_available():
-        return name
-    if kind == "mps" and getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-        return "mps"
-    if kind in ("cuda", "mps"):
-        raise UsageError(f"device {device!r} is not available here; try --device cpu or auto")
-    raise UsageError(f"unknown device {device!r}; choose from {', '.join(DEVICES)}")
+    """`dlbn.device.resolve`, with an unavailable device as a usage error (exit code 2)."""
+    try:
+        return resolve(device)
+    except DeviceUnavailable as exc:
+        raise UsageError(str(exc)) from None
 
 
 def _threads() -> int:

@@ -30,7 +30,7 @@ from data_formats import write_tiny_cifar10
 
 import dlbn.mnist1d_data as mnist1d_data
 from dlbn import data
-from grader.cli_data import data as data_cli
+from grader.cli.data import data as data_cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -384,7 +384,7 @@ def test_cli_does_not_import_torch(data_root: Path) -> None:
     code = (
         "import sys\n"
         "from click.testing import CliRunner\n"
-        "from grader.cli_data import data\n"
+        "from grader.cli.data import data\n"
         "for args in (['--help'], ['list'], ['verify']):\n"
         "    assert CliRunner().invoke(data, args).exit_code == 0, args\n"
         "print(sorted(m for m in ('torch', 'torchvision') if m in sys.modules))\n"

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import click
 
-from grader.cli_common import DEVICE_CHOICES, EXIT_FAILED, EXIT_OK, ChapterType, console
+from grader.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    ChapterType,
+    console,
+    device_option,
+    root_option,
+)
 from grader.course import UsageError, course_root
 
 
@@ -33,8 +40,8 @@ def autograder() -> None:
               show_default=True, help="The zip to upload to Gradescope.")
 @click.option("--seed-sets", type=click.IntRange(1, 20), default=3, show_default=True,
               help="Seed sets to precompute; each graded run draws one.")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True)
-@click.option("--root", type=click.Path(file_okay=False), help="Course root (default: from cwd).")
+@device_option("cpu")
+@root_option()
 def build_cmd(chapters, output, seed_sets, device, root) -> None:  # noqa: ANN001
     """Run the reference ahead of time and write the Gradescope package.
 

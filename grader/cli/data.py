@@ -18,11 +18,9 @@ import click
 
 from dlbn import data as api
 from dlbn.paths import data_dir
+from grader.cli.common import EXIT_FAILED, console, root_option
 from grader.course import UsageError  # a clean message, no traceback, exit code 2
-
-EXIT_OK = 0  # everything checked out
-EXIT_FAILED = 1  # verify found a corrupt data set
-EXIT_USAGE = 2  # bad arguments, or a data/environment error
+from grader.reporters.tables import plain_table
 
 
 class DatasetName(click.ParamType):
@@ -44,30 +42,8 @@ class DatasetName(click.ParamType):
         return [CompletionItem(name) for name in api.DATASETS if name.startswith(incomplete)]
 
 
-root_option = click.option(
-    "--root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Course root (data goes to ROOT/datasets). Default: found from the current folder. "
-    "The DLBN_DATA environment variable overrides both.",
-)
-
-
-def _console():  # one place to build it; rich resolves sys.stdout when printing
-    from rich.console import Console
-
-    return Console(highlight=False)
-
-
-def _table(title: str, columns: tuple[str, ...], no_wrap: bool):
-    """A borderless rich table that fits 80 columns."""
-    from rich import box
-    from rich.table import Table
-
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
-    for column in columns:
-        table.add_column(column, no_wrap=no_wrap, overflow="fold")
-    return table
+ROOT_HELP = ("Course root (data goes to ROOT/datasets). Default: found from the current "
+             "folder. The DLBN_DATA environment variable overrides both.")
 
 
 @click.group("data")
@@ -83,7 +59,7 @@ def data() -> None:
 
 
 @data.command("list")
-@root_option
+@root_option(ROOT_HELP)
 def list_cmd(root: Path | None) -> None:
     """Show each data set's card: splits, shapes, size, license, and whether it is on disk.
 
@@ -92,17 +68,17 @@ def list_cmd(root: Path | None) -> None:
       dlbn data list
     """
     columns = ("name", "train / test", "x shape", "size", "license", "on disk")
-    table = _table(f"Data sets (in {data_dir(root)})", columns, no_wrap=True)
+    table = plain_table(f"Data sets (in {data_dir(root)})", columns, no_wrap=True)
     for card in api.DATASETS.values():
         on_disk = "yes" if api.is_on_disk(card.name, root) else "no"
         table.add_row(card.name, card.splits, card.shapes, card.size, card.license, on_disk)
-    _console().print(table)
-    _console().print("Fetch one with: dlbn data fetch NAME  (details: datasets/README.md)")
+    console().print(table)
+    console().print("Fetch one with: dlbn data fetch NAME  (details: datasets/README.md)")
 
 
 @data.command("fetch")
 @click.argument("name", type=DatasetName())
-@root_option
+@root_option(ROOT_HELP)
 def fetch_cmd(name: str, root: Path | None) -> None:
     """Put data set NAME on disk and check its checksums.
 
@@ -121,12 +97,12 @@ def fetch_cmd(name: str, root: Path | None) -> None:
     except api.DataError as e:
         raise UsageError(str(e)) from e
     status = api.verify(root, [name])[0]
-    _console().print(f"{api.DATASETS[name].title}: {status.status} in {folder} ({status.detail})")
+    console().print(f"{api.DATASETS[name].title}: {status.status} in {folder} ({status.detail})")
 
 
 @data.command("verify")
 @click.argument("names", nargs=-1, type=DatasetName())
-@root_option
+@root_option(ROOT_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the statuses as JSON.")
 def verify_cmd(names: tuple[str, ...], root: Path | None, as_json: bool) -> None:
     """Check the data sets on disk (all, or NAMES): present, missing or corrupt.
@@ -147,10 +123,10 @@ def verify_cmd(names: tuple[str, ...], root: Path | None, as_json: bool) -> None
     if as_json:
         click.echo(json.dumps([s.to_dict() for s in statuses], indent=2))
     else:
-        table = _table("Data on disk", ("name", "status", "path", "detail"), no_wrap=False)
+        table = plain_table("Data on disk", ("name", "status", "path", "detail"))
         style = {"present": "green", "missing": "yellow", "corrupt": "bold red"}
         for s in statuses:
             table.add_row(s.name, f"[{style[s.status]}]{s.status}[/]", str(s.path), s.detail)
-        _console().print(table)
+        console().print(table)
     if not all(s.ok for s in statuses):
         click.get_current_context().exit(EXIT_FAILED)

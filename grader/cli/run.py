@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from grader.cli_common import DEVICE_CHOICES, ChapterType, console
+from grader.cli.common import ChapterType, console, device_option, root_option
 from grader.course import course_root, exercises_path
 
 
@@ -16,7 +16,7 @@ from grader.course import course_root, exercises_path
 @click.option(
     "--solution", is_flag=True, help="Use the reference in solutions/ instead of your code."
 )
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="auto", show_default=True)
+@device_option()
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option(
     "--scale",
@@ -46,9 +46,7 @@ from grader.course import course_root, exercises_path
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Where figures go (default: runs/CHAPTER)."
 )
-@click.option(
-    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
-)
+@root_option()
 def run_cmd(chapter, solution, device, seed, scale, dataset, threads, out, root) -> None:  # noqa: ANN001
     """Run a chapter's experiments and redraw its figures (with a progress bar).
 

@@ -6,23 +6,23 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
 
 from grader import __version__
-from grader.cli_autograder import autograder
-from grader.cli_common import (
-    DEVICE_CHOICES,
+from grader.cli.autograder import autograder
+from grader.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
     ChapterType,
     console,
+    device_option,
+    root_option,
 )
-from grader.cli_data import data
-from grader.cli_run import run_cmd
+from grader.cli.data import data
+from grader.cli.run import run_cmd
 from grader.course import UsageError, all_chapters, course_root
 from grader.model import Chapter
 
@@ -44,38 +44,25 @@ def main() -> None:
 
 
 @main.command("list")
-@click.option(
-    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
-)
-def list_chapters(root: str | None) -> None:
+@root_option()
+def list_chapters(root: Path | None) -> None:
     """List the chapters: title, tasks, points, and your last grade.
 
     Example: dlbn list
     """
-    from rich.table import Table
-
     from dlbn.paths import find_course_root
     from grader.history import load_last
+    from grader.reporters.tables import chapters_table
 
-    where = Path(root) if root else find_course_root()
-    table = Table(title="dlbn chapters", title_justify="left")
-    for column in ("chapter", "title", "tasks", "points", "your last result"):
-        table.add_column(column, justify="right" if column in ("tasks", "points") else "left")
-    for chapter in all_chapters():
-        last = load_last(where, chapter.id) if where else None
-        shown = "not graded yet"
-        if last:
-            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(last["when"]))
-            shown = f"{last['score']:g}/{last['max_score']:g} ({when})"
-        table.add_row(
-            chapter.id, chapter.title, str(len(chapter.tasks)), f"{chapter.max_score:g}", shown
-        )
-    console().print(table)
+    where = root or find_course_root()
+    chapters = all_chapters()
+    last = {c.id: load_last(where, c.id) if where else None for c in chapters}
+    console().print(chapters_table(chapters, last))
     if where is None:
         console().print("[dim]No course root here: cd into the course to see your results.[/]")
 
 
-def _grade_one(chapter: Chapter, *, out, verbose: bool, **kw) -> object:
+def _grade_one(chapter: Chapter, **kw: object) -> object:
     from dlbn.progress import interactive
     from grader.engine import grade
 
@@ -107,13 +94,7 @@ def _grade_one(chapter: Chapter, *, out, verbose: bool, **kw) -> object:
 @click.argument("chapters", type=ChapterType())
 @click.option("--task", type=int, help="Grade only this task number (e.g. 2 for ch01.2).")
 @click.option("--solution", is_flag=True, help="Grade the reference in solutions/ (instructors).")
-@click.option(
-    "--device",
-    type=click.Choice(DEVICE_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Where your code runs; auto picks cuda, then mps, then cpu.",
-)
+@device_option(help="Where your code runs; auto picks cuda, then mps, then cpu.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the probe inputs.")
 @click.option(
     "--json", "json_path", type=click.Path(dir_okay=False), help="Also write our JSON report."
@@ -122,9 +103,7 @@ def _grade_one(chapter: Chapter, *, out, verbose: bool, **kw) -> object:
     "--gradescope", type=click.Path(dir_okay=False), help="Also write Gradescope's results.json."
 )
 @click.option("--junit", type=click.Path(dir_okay=False), help="Also write a JUnit XML report.")
-@click.option(
-    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
-)
+@root_option()
 @click.option(
     "-v",
     "--verbose",
@@ -180,8 +159,6 @@ def grade_cmd(
     for chapter in chapters:
         report = _grade_one(
             chapter,
-            out=out,
-            verbose=verbose,
             root=root_path,
             solution=solution,
             device=device,
@@ -233,10 +210,8 @@ def _graded_setup(root: Path, expected: str | None):  # noqa: ANN202 - grader.en
 
 @main.command("verify")
 @click.argument("chapters", type=ChapterType(), default="all")
-@click.option("--device", type=click.Choice(DEVICE_CHOICES), default="cpu", show_default=True)
-@click.option(
-    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
-)
+@device_option("cpu")
+@root_option()
 def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
     """Instructors: prove the checks are honest.
 
@@ -249,9 +224,8 @@ def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
         dlbn verify
         dlbn verify ch01
     """
-    from rich.table import Table
-
     from dlbn.progress import interactive
+    from grader.reporters.tables import verify_table
     from grader.verify import verify_chapter
 
     root_path = course_root(root)
@@ -274,16 +248,7 @@ def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
         finally:
             if status:
                 status.stop()
-        table = Table(
-            title=f"verify {chapter.id}: {chapter.title}", title_justify="left", expand=True
-        )
-        table.add_column("what")
-        table.add_column("ok", no_wrap=True)
-        table.add_column("detail", ratio=1)
-        for finding in result.findings:
-            table.add_row(
-                finding.what, "[green]yes[/]" if finding.ok else "[red]NO[/]", finding.detail
-            )
+        table = verify_table(chapter, result.findings)
         out.print(table)
         all_ok &= result.ok
     out.print("[bold green]verified[/]" if all_ok else "[bold red]verification failed[/]")
@@ -291,24 +256,17 @@ def verify_cmd(chapters, device, root) -> None:  # noqa: ANN001
 
 
 @main.command("doctor")
-@click.option(
-    "--root", type=click.Path(file_okay=False), help="Course root (default: found from cwd)."
-)
+@root_option()
 def doctor_cmd(root) -> None:  # noqa: ANN001
     """Check this machine: Python, torch, torchvision, devices, data cache, course root.
 
     Example: dlbn doctor
     """
     from grader.doctor import diagnose
+    from grader.reporters.tables import doctor_table
 
     rows, ok = diagnose(root)
-    from rich.table import Table
-
-    table = Table(title="dlbn doctor", title_justify="left")
-    table.add_column("what")
-    table.add_column("found", ratio=1)
-    for what, found in rows:
-        table.add_row(what, found)
+    table = doctor_table(rows)
     console().print(table)
     sys.exit(EXIT_OK if ok else EXIT_USAGE)
 

@@ -1,0 +1,64 @@
+"""Every table a `dlbn` command prints besides the grade report: the chapter list, a
+verification, the doctor's findings and the data cards (rich, imported when printing)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from typing import Any
+
+
+def plain_table(title: str, columns: Iterable[str], *, no_wrap: bool = False) -> Any:
+    """A borderless table that fits 80 columns."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    for column in columns:
+        table.add_column(column, no_wrap=no_wrap, overflow="fold")
+    return table
+
+
+def chapters_table(chapters: Iterable[Any], last: dict[str, dict | None]) -> Any:
+    """``dlbn list``: id, title, tasks, points, and the learner's last grade per chapter."""
+    from rich.table import Table
+
+    table = Table(title="dlbn chapters", title_justify="left")
+    for column in ("chapter", "title", "tasks", "points", "your last result"):
+        table.add_column(column, justify="right" if column in ("tasks", "points") else "left")
+    for chapter in chapters:
+        shown = "not graded yet"
+        if last.get(chapter.id):
+            result = last[chapter.id]
+            when = time.strftime("%Y-%m-%d %H:%M", time.localtime(result["when"]))
+            shown = f"{result['score']:g}/{result['max_score']:g} ({when})"
+        table.add_row(chapter.id, chapter.title, str(len(chapter.tasks)),
+                      f"{chapter.max_score:g}", shown)
+    return table
+
+
+def verify_table(chapter: Any, findings: Iterable[Any]) -> Any:
+    """``dlbn verify``: one row per finding (reference, starter, each mutant)."""
+    from rich.table import Table
+
+    table = Table(title=f"verify {chapter.id}: {chapter.title}", title_justify="left",
+                  expand=True)
+    table.add_column("what")
+    table.add_column("ok", no_wrap=True)
+    table.add_column("detail", ratio=1)
+    for finding in findings:
+        table.add_row(finding.what, "[green]yes[/]" if finding.ok else "[red]NO[/]",
+                      finding.detail)
+    return table
+
+
+def doctor_table(rows: Iterable[tuple[str, str]]) -> Any:
+    """``dlbn doctor``: what was looked for, what was found."""
+    from rich.table import Table
+
+    table = Table(title="dlbn doctor", title_justify="left")
+    table.add_column("what")
+    table.add_column("found", ratio=1)
+    for what, found in rows:
+        table.add_row(what, found)
+    return table
