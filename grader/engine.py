@@ -146,19 +146,13 @@ def judge_one(
             stdout=raw.stdout,
         )
 
-    simple = {
-        "failed": Status.FAILED,
-        "not_started": Status.NOT_STARTED,
-        "error": Status.ERROR,
-        "timeout": Status.TIMEOUT,
-        "memory": Status.MEMORY,
-    }
-    if raw.status in simple:
+    if raw.status != "ok":  # the child's statuses are the enum's values (and "ok")
+        status = Status(raw.status)
         message = raw.message
-        if raw.status == "memory" and "memory" not in message.lower():
+        if status is Status.MEMORY and "memory" not in message.lower():
             message = f"ran out of memory (limit reached): {message}"
-        hint = exception_hint(message) if raw.status == "error" and "Error" in message else None
-        return result(simple[raw.status], message, hint)
+        hint = exception_hint(message) if status is Status.ERROR and "Error" in message else None
+        return result(status, message, hint)
     want = None
     if check.needs_reference or graded:
         if expected is None or expected.status != "ok":

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+DEFAULT_TIMEOUT = 20.0  # seconds of wall clock a check may take in the child, by default
+
 
 class Status(str, Enum):  # noqa: UP042 - str mixin: JSON-friendly values
     PASSED = "passed"
@@ -65,7 +67,7 @@ class Check:
     judge: Callable[..., Verdict]
     points: float = 1.0
     hint: str = ""
-    timeout: float = 20.0  # seconds of wall clock in the child
+    timeout: float = DEFAULT_TIMEOUT  # seconds of wall clock in the child
     oracle: Callable[..., Any] | None = None
     # from-scratch: dotted torch functions the learner's source must not reach (checked in
     # the parent by `grader.scratch`, beside the calls counted in the child)

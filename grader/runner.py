@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from grader import sandbox as walls
+from grader.model import DEFAULT_TIMEOUT
 from grader.wire import WireError, decode_frame, split_frames
 
 STARTUP_SECONDS = 90.0  # import torch + the learner's module, on a slow shared machine
@@ -268,7 +269,8 @@ def run_checks(
         "env": env or {},
     }
     while pending:
-        cpu = int(startup + sum(timeouts.get(c, 20.0) for c in pending) * scale_t * 2 * threads)
+        budget = sum(timeouts.get(c, DEFAULT_TIMEOUT) for c in pending)
+        cpu = int(startup + budget * scale_t * 2 * threads)
         box = replace(sandbox, limits=replace(sandbox.limits, cpu_seconds=cpu)) if sandbox else None
         child = _Child({**job, "checks": pending}, box)
         try:
@@ -305,7 +307,7 @@ def run_checks(
                     _expect(frame, "start", check_id)
                     if on_start:
                         on_start(check_id)
-                    limit = timeouts.get(check_id, 20.0) * scale_t
+                    limit = timeouts.get(check_id, DEFAULT_TIMEOUT) * scale_t
                     started = time.monotonic()
                     frame = child.read(limit, stop)
                     _expect(frame, "result", check_id)

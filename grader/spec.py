@@ -45,12 +45,13 @@ from pathlib import Path
 from typing import Any
 
 from grader.compare import judge_match
+from grader.model import DEFAULT_TIMEOUT as MATCH_TIMEOUT
 from grader.model import Chapter, Check, Kind, Mutant, Verdict
 from grader.probing import CALLS, ProbeContext, ProbeFailure
 
 #: Seconds of wall clock a check may take in the learner's process, by kind, unless the
 #: check or its chapter says otherwise (the single place these defaults live).
-DEFAULT_TIMEOUT = {Kind.MATCH: 20.0, Kind.API: 20.0, Kind.PROPERTY: 60.0}
+DEFAULT_TIMEOUT = {Kind.MATCH: MATCH_TIMEOUT, Kind.API: MATCH_TIMEOUT, Kind.PROPERTY: 60.0}
 
 _CONTEXT_NAMES = ("ctx",)
 _MODULE_NAMES = ("module", "mod")

@@ -24,6 +24,7 @@ import math
 import struct
 from typing import Any
 
+from grader.model import Status
 from grader.textsafe import clean_text
 
 MAX_FRAME = 160 * 2**20  # bytes of one frame (probe outputs are capped at 64 MiB)
@@ -38,7 +39,10 @@ DTYPES = {  # dtype name -> element size; nothing outside this list is accepted
     "int64": 8, "int32": 4, "int16": 2, "int8": 1, "uint8": 1, "bool": 1,
 }
 
-STATUSES = ("ok", "failed", "not_started", "error", "memory")
+# What a child may say about a probe: "ok" (an output follows) or a `Status` the child can
+# know of (not "passed": judges decide; not "timeout": the parent's clock does).
+STATUSES = ("ok", *(s.value for s in (Status.FAILED, Status.NOT_STARTED, Status.ERROR,
+                                     Status.MEMORY)))
 
 # frame type -> {field: expected python type}; every field is required
 SCHEMA: dict[str, dict[str, Any]] = {
