@@ -29,26 +29,9 @@ from torch.nn.modules.batchnorm import _BatchNorm
 
 from dlbn.models import ModelConfig, build_model
 from dlbn.train import TrainConfig, train
+from dlbn.vectors import flatten, num_params, unflatten  # noqa: F401 - the HVP bench's API
 
 Batches = Sequence[tuple[Tensor, Tensor]]  # [(x (B, C_in, L), y (B,)), ...]
-
-
-def num_params(model: nn.Module) -> int:
-    """P, the number of trainable scalars: the length of every vector an HVP takes."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-def flatten(tensors: Sequence[Tensor]) -> Tensor:
-    """Concatenate tensors (e.g. per-parameter gradients) into one (P,) vector."""
-    return torch.cat([t.reshape(-1) for t in tensors])
-
-
-def unflatten(v: Tensor, like: Sequence[Tensor]) -> list[Tensor]:
-    """Split a (P,) vector into views shaped like ``like`` (the parameters), in order."""
-    sizes = [t.numel() for t in like]
-    if v.numel() != sum(sizes):
-        raise ValueError(f"vector of length {v.numel()} does not match {sum(sizes)} parameters")
-    return [part.view_as(t) for part, t in zip(v.split(sizes), like, strict=True)]
 
 
 @contextmanager

@@ -121,11 +121,6 @@ def add_scaled_(params: Sequence[Tensor], direction: Sequence[Tensor], alpha: fl
         p.add_(d, alpha=alpha)
 
 
-def flat(tensors: Sequence[Tensor]) -> Tensor:
-    """Concatenate tensors into one vector (P,) for norms, distances and cosines."""
-    return torch.cat([t.reshape(-1) for t in tensors])
-
-
 def state_difference(
     model: nn.Module, state: ModelState, optimizer: torch.optim.Optimizer | None = None
 ) -> dict[str, float]:

@@ -221,8 +221,3 @@ def mlp(
         nn.init.zeros_(head.bias)
         model.append(head)
     return model
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of trainable scalars."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -7,7 +7,6 @@ import torch.nn.functional as F
 
 from dlbn.landscape import (
     add_scaled_,
-    flat,
     loss_and_grads,
     restore_state,
     restoring,
@@ -15,6 +14,7 @@ from dlbn.landscape import (
     state_difference,
 )
 from dlbn.models import ModelConfig, build_model
+from dlbn.vectors import flatten
 
 
 def _setup(momentum: float = 0.9):
@@ -56,7 +56,7 @@ def test_restored_training_continues_identically() -> None:
         opt.zero_grad()
         F.cross_entropy(model(x), y).backward()
         opt.step()
-        runs.append(flat([p.detach() for p in model.parameters()]))
+        runs.append(flatten([p.detach() for p in model.parameters()]))
     assert torch.equal(runs[0], runs[1])
 
 
@@ -80,4 +80,4 @@ def test_loss_and_grads_match_backward() -> None:
     assert torch.allclose(loss, ref.detach())
     for p, g in zip(model.parameters(), grads, strict=True):
         assert torch.allclose(p.grad, g)
-    assert flat(grads).shape == (sum(p.numel() for p in model.parameters()),)
+    assert flatten(grads).shape == (sum(p.numel() for p in model.parameters()),)

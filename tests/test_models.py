@@ -9,7 +9,6 @@ from torch import nn
 from dlbn.models import (
     ModelConfig,
     build_model,
-    count_parameters,
     downsample_after,
     make_activation,
     mlp,
@@ -22,6 +21,7 @@ from dlbn.norms import (
     is_norm,
     make_norm,
 )
+from dlbn.vectors import num_params
 
 
 @pytest.mark.parametrize("dims", [1, 2])
@@ -58,7 +58,7 @@ def test_pooling_halves_length(pooling: str) -> None:
 
 
 def test_default_net_size_and_bad_config() -> None:
-    assert 20_000 < count_parameters(build_model(ModelConfig())) < 25_000
+    assert 20_000 < num_params(build_model(ModelConfig())) < 25_000
     with pytest.raises(ValueError, match="valid kinds"):
         ModelConfig(norm="batchnorm")
     with pytest.raises(ValueError, match="activation"):

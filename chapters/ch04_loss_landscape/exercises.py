@@ -28,9 +28,10 @@ import torch  # noqa: F401 - the exercises use these
 import torch.nn.functional as F  # noqa: F401
 from torch import Tensor, nn
 
-from dlbn.landscape import add_scaled_, flat, loss_and_grads, restore_state, save_state  # noqa: F401
+from dlbn.landscape import add_scaled_, loss_and_grads, restore_state, save_state  # noqa: F401
 from dlbn.models import ConvNet, ModelConfig, build_model
 from dlbn.train import TrainConfig, make_optimizer  # noqa: F401
+from dlbn.vectors import flatten  # noqa: F401
 
 KINDS = ("standard", "batch")
 
@@ -80,7 +81,7 @@ def landscape_measures(model: nn.Module, x: Tensor, y: Tensor,
     Returns {"loss": (S,) float64 L_eta, "grad_change": (S,) float64 ||g_eta - g||,
     "loss_range": float, "max_grad_change": float, "beta": float, "grad_norm": ||g||}.
     """
-    # TODO(ch04.2): flat(grads) turns a list of gradients into one vector; the distance moved is
+    # TODO(ch04.2): flatten(grads) turns a list of gradients into one vector; the distance moved is
     #   eta * ||g||.
     raise NotImplementedError("ch04.2: implement landscape_measures")
 

@@ -28,9 +28,10 @@ import torch  # noqa: F401 - the exercises use these
 import torch.nn.functional as F  # noqa: F401
 from torch import Tensor, nn
 
-from dlbn.landscape import add_scaled_, flat, loss_and_grads, restore_state, save_state  # noqa: F401
+from dlbn.landscape import add_scaled_, loss_and_grads, restore_state, save_state  # noqa: F401
 from dlbn.models import ConvNet, ModelConfig, build_model
 from dlbn.train import TrainConfig, make_optimizer  # noqa: F401
+from dlbn.vectors import flatten  # noqa: F401
 
 KINDS = ("standard", "batch")
 
@@ -94,19 +95,19 @@ def landscape_measures(model: nn.Module, x: Tensor, y: Tensor,
     "loss_range": float, "max_grad_change": float, "beta": float, "grad_norm": ||g||}.
     """
     # BEGIN SOLUTION ch04.2
-    # HINT: flat(grads) turns a list of gradients into one vector; the distance moved is
+    # HINT: flatten(grads) turns a list of gradients into one vector; the distance moved is
     # HINT: eta * ||g||.
     state = save_state(model)
     model.train()
     params = list(model.parameters())
     _, grads = loss_and_grads(model, x, y, params)
-    g = flat(grads).double()
+    g = flatten(grads).double()
     losses, changes = [], []
     for eta in step_sizes:
         add_scaled_(params, grads, alpha=-eta)
         loss, grads_eta = loss_and_grads(model, x, y, params)
         losses.append(float(loss))
-        changes.append(float((flat(grads_eta).double() - g).norm()))
+        changes.append(float((flatten(grads_eta).double() - g).norm()))
         restore_state(model, state)
     loss_t = torch.tensor(losses, dtype=torch.float64)
     change_t = torch.tensor(changes, dtype=torch.float64)
