@@ -14,12 +14,11 @@ import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
-if TYPE_CHECKING:
-    from dlbn.train import TrainConfig
+from dlbn.config import TrainConfig
 
 
 @dataclass

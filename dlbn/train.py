@@ -26,18 +26,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dlbn.config import TrainConfig
 from dlbn.device import resolve
 from dlbn.norms import is_norm
 from dlbn.progress import track
 from dlbn.results import TrainResult, save_result
-from dlbn.schedules import SCHEDULES, lr_at
 
 __all__ = [
     "Augment",
@@ -56,56 +55,6 @@ __all__ = [
 LossFn = Callable[[nn.Module, Tensor, Tensor], Tensor]  # (model, logits (B, K), y (B,)) -> ()
 Augment = Callable[[Tensor, torch.Generator], Tensor]  # (x (N, ...), generator) -> (N, ...)
 Callback = Callable[[int, nn.Module, TrainResult], Any]  # truthy return stops training
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """One training run's hyperparameters; units in the comments. Saved beside results."""
-
-    epochs: int = 10  # passes over the training set; the schedule spans all of them
-    batch_size: int = 32  # examples per SGD step
-    lr: float = 0.05  # peak learning rate per step (the loss is a mean over the batch)
-    momentum: float = 0.9  # heavy-ball momentum of torch.optim.SGD (0 = plain SGD)
-    weight_decay: float = 0.0  # L2 coefficient: SGD adds weight_decay * w to each gradient
-    nesterov: bool = False  # Nesterov momentum (needs momentum > 0)
-    decay_norm_and_bias: bool = True  # False: no weight decay on norm gamma/beta and biases
-    schedule: str = "constant"  # one of dlbn.schedules.SCHEDULES
-    warmup_epochs: float = 0.0  # linear warm-up from ~0 to lr, in epochs (any schedule)
-    milestones: tuple[float, ...] = ()  # "step": epochs where the LR is multiplied by gamma
-    gamma: float = 0.1  # "step": the multiplier at each milestone
-    lr_factor: float = 2**0.5  # "exponential": LR multiplier per epoch (Page: sqrt 2)
-    label_smoothing: float = 0.0  # cross-entropy target smoothing, in [0, 1)
-    diverge_factor: float = 10.0  # diverged: a batch loss > this x the first batch's, or NaN/inf
-    seed: int = 0  # seeds shuffling, augmentation and torch's global RNG (dropout)
-    eval_every: int = 1  # epochs between test evaluations; 0 = only after the last epoch
-    eval_train: bool = False  # at each evaluation also measure the whole train set, eval mode
-    eval_batch_size: int = 1000  # examples per forward pass when evaluating
-    drop_last: bool = True  # skip the last partial batch, so every step sees batch_size examples
-    stop_epoch: int | None = None  # stop after this many epochs; the schedule still spans epochs
-    record_steps: bool = False  # keep every step's loss and LR in the result
-    device: str = "cpu"  # "cpu", "cuda", "cuda:1", "mps" or "auto" (the best available)
-
-    def __post_init__(self) -> None:
-        if self.schedule not in SCHEDULES:
-            raise ValueError(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {self}")
-        if self.nesterov and self.momentum <= 0:
-            raise ValueError("nesterov needs momentum > 0")
-
-    def lr_at(self, step: int, steps_per_epoch: int) -> float:
-        """The learning rate of optimizer step ``step`` (0-based)."""
-        return lr_at(
-            step,
-            lr=self.lr,
-            schedule=self.schedule,
-            epochs=self.epochs,
-            steps_per_epoch=steps_per_epoch,
-            warmup_epochs=self.warmup_epochs,
-            milestones=self.milestones,
-            gamma=self.gamma,
-            lr_factor=self.lr_factor,
-        )
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
@@ -258,56 +207,16 @@ def train(
 
     for epoch in track(range(1, last_epoch + 1), "train", total=last_epoch, enabled=progress):
         tic = time.perf_counter()
-        model.train()
-        perm = torch.randperm(n, generator=gen).to(device)  # (N,)
-        xs, ys = x_train[perm], y_train[perm]  # (N, ...), (N,): one gather per epoch
-        if augment is not None:
-            xs = augment(xs, gen)
         lrs = [cfg.lr_at(step + i, steps_per_epoch) for i in range(steps_per_epoch)]
-        losses: list[Tensor] = []
-        correct = torch.zeros((), device=device, dtype=torch.long)
-        for i, lr in enumerate(lrs):
-            xb, yb = xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]  # (B, ...), (B,)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            logits = model(xb)  # (B, K)
-            loss = compute_loss(model, logits, yb)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            losses.append(loss.detach())
-            correct += (logits.detach().argmax(dim=1) == yb).sum()
-        epoch_losses = torch.stack(losses).double().cpu()  # (steps,): the epoch's one sync
-        seen = min(n, steps_per_epoch * bs)
+        epoch_losses, correct = _one_epoch(model, optimizer, compute_loss, x_train, y_train,
+                                           lrs, bs, gen, augment)
         result.train_seconds += time.perf_counter() - tic
-
-        # Divergence: the first non-finite loss or one above diverge_factor x the first loss.
         if first_loss is None:
             first_loss = float(epoch_losses[0])
-        if not math.isfinite(first_loss):
-            limit = -math.inf  # diverged on the very first step
-        elif first_loss > 0:
-            limit = cfg.diverge_factor * first_loss
-        else:
-            limit = math.inf  # a loss that starts at 0 cannot blow up by a factor
-        bad = ~torch.isfinite(epoch_losses) | (epoch_losses > limit)
-        if cfg.record_steps:
-            stop_at = int(bad.nonzero()[0]) + 1 if bad.any() else len(lrs)
-            result.step_loss += epoch_losses[:stop_at].tolist()
-            result.step_lr += lrs[:stop_at]
-        if bad.any():
-            i = int(bad.nonzero()[0])
-            result.diverged, result.diverged_step = True, step + i
-            result.diverged_epoch, result.diverged_lr = epoch, lrs[i]
-            result.diverged_loss = float(epoch_losses[i])
-            result.steps = step + i + 1
-            break
+        if _record_epoch(result, cfg, epoch, step, lrs, epoch_losses, first_loss):
+            break  # diverged
         step += len(lrs)
-        result.steps = step
-        result.epoch.append(epoch)
-        result.train_loss.append(float(epoch_losses.mean()))
-        result.train_acc.append(correct.item() / seen)
-        result.lr.append(lrs[-1])
+        result.train_acc.append(correct / min(n, steps_per_epoch * bs))
 
         evaluated = False
         if (cfg.eval_every and epoch % cfg.eval_every == 0) or epoch == last_epoch:
@@ -321,6 +230,81 @@ def train(
 
     result.seconds = time.perf_counter() - start
     return result
+
+
+def _one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    compute_loss: LossFn,
+    x_train: Tensor,
+    y_train: Tensor,
+    lrs: list[float],
+    bs: int,
+    gen: torch.Generator,
+    augment: Augment | None,
+) -> tuple[Tensor, int]:
+    """One epoch of SGD steps at the learning rates ``lrs``: shuffle with one gather, augment,
+    then contiguous slices of ``bs``. Returns the step losses (steps,) as float64 on the CPU
+    (the epoch's one host sync) and the number of correct training predictions."""
+    device = x_train.device
+    model.train()
+    perm = torch.randperm(len(x_train), generator=gen).to(device)  # (N,)
+    xs, ys = x_train[perm], y_train[perm]  # (N, ...), (N,): one gather per epoch
+    if augment is not None:
+        xs = augment(xs, gen)
+    losses: list[Tensor] = []
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    for i, lr in enumerate(lrs):
+        xb, yb = xs[i * bs : (i + 1) * bs], ys[i * bs : (i + 1) * bs]  # (B, ...), (B,)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        logits = model(xb)  # (B, K)
+        loss = compute_loss(model, logits, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.detach())
+        correct += (logits.detach().argmax(dim=1) == yb).sum()
+    return torch.stack(losses).double().cpu(), correct.item()
+
+
+def _divergence_limit(first_loss: float, factor: float) -> float:
+    """Diverged: the first non-finite loss or one above ``factor`` x the first loss."""
+    if not math.isfinite(first_loss):
+        return -math.inf  # diverged on the very first step
+    if first_loss > 0:
+        return factor * first_loss
+    return math.inf  # a loss that starts at 0 cannot blow up by a factor
+
+
+def _record_epoch(
+    result: TrainResult,
+    cfg: TrainConfig,
+    epoch: int,
+    step: int,
+    lrs: list[float],
+    epoch_losses: Tensor,
+    first_loss: float,
+) -> bool:
+    """Write one epoch's losses into ``result``; True (and the divergence) if it diverged."""
+    bad = ~torch.isfinite(epoch_losses) | (
+        epoch_losses > _divergence_limit(first_loss, cfg.diverge_factor))
+    if cfg.record_steps:
+        stop_at = int(bad.nonzero()[0]) + 1 if bad.any() else len(lrs)
+        result.step_loss += epoch_losses[:stop_at].tolist()
+        result.step_lr += lrs[:stop_at]
+    if bad.any():
+        i = int(bad.nonzero()[0])
+        result.diverged, result.diverged_step = True, step + i
+        result.diverged_epoch, result.diverged_lr = epoch, lrs[i]
+        result.diverged_loss = float(epoch_losses[i])
+        result.steps = step + i + 1
+        return True
+    result.steps = step + len(lrs)
+    result.epoch.append(epoch)
+    result.train_loss.append(float(epoch_losses.mean()))
+    result.lr.append(lrs[-1])
+    return False
 
 
 def _evaluate_into(
