@@ -181,3 +181,14 @@ SAYS = {
     "bias_keyword_ignored": ("bias=false",),
 }
 MUTANTS = tuple(replace(m, says=SAYS[m.name]) for m in MUTANTS)
+
+MUTANTS += (
+    Mutant(
+        "only_2d_and_4d",
+        "accepts only (N, C) and (N, C, H, W) input, as d2l's batch_norm does "
+        "(assert len(X.shape) in (2, 4))",
+        (("    if x.dim() < 2:\n", "    assert x.dim() in (2, 4)\n    if x.dim() < 2:\n"),),
+        ("ch01.1.train_3d",),
+        says=("one input shape", "(N, C, L)"),
+    ),
+)
