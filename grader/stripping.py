@@ -14,7 +14,8 @@ becomes, in ``chapters/``::
         # TODO(ch01.1): reduce over every axis except the channel axis.
         raise NotImplementedError("ch01.1: implement f")
 
-A block without a task id (``# BEGIN SOLUTION``) is removed with nothing in its place.
+A block without a task id (``# BEGIN SOLUTION``) is removed with nothing in its place, and so
+are the ``# Hint 1:`` ... ``# Hint 3:`` lines under a task banner (`dlbn hint` reveals them).
 Authors regenerate starters with ``python -m grader.stripping --write``; a test and
 ``dlbn verify`` fail when they drift.
 """
@@ -29,6 +30,9 @@ from pathlib import Path
 BEGIN = re.compile(r"^(?P<indent>\s*)# BEGIN SOLUTION(?:\s+(?P<task>ch\d\d\.\d+))?\s*$")
 END = re.compile(r"^\s*# END SOLUTION\s*$")
 HINT = re.compile(r"^\s*# HINT:\s?(?P<text>.*)$")
+# `dlbn hint` levels under a task banner (grader.hints): kept out of the starter
+LEVEL_HINT = re.compile(r"^# Hint (?P<level>[123]):\s?(?P<text>.*)$")
+HINT_MORE = re.compile(r"^#\s{3,}(?P<text>\S.*)$")  # a hint level's continuation line
 DEF = re.compile(
     r"^(?P<indent>\s*)(?:async\s+)?def\s+(?P<name>\w+)|^(?P<cindent>\s*)class\s+(?P<cls>\w+)"
 )
@@ -60,6 +64,11 @@ def strip_solutions(text: str, filename: str = "exercises.py") -> str:
         if END.match(lines[i]):
             raise MarkerError(f"{filename}:{i + 1}: END SOLUTION without BEGIN")
         if not begin:
+            if LEVEL_HINT.match(lines[i]):
+                i += 1
+                while i < len(lines) and HINT_MORE.match(lines[i]):
+                    i += 1
+                continue
             out.append(lines[i])
             i += 1
             continue

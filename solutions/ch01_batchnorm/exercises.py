@@ -33,6 +33,14 @@ def per_channel(v: Tensor, x: Tensor) -> Tensor:
 
 
 # Task ch01.1 - the forward pass, train and eval
+# Hint 1: Start from the definition: per channel, subtract the mean and divide by the standard
+#         deviation, over every axis except axis 1.
+# Hint 2: In training, use the batch's mean and biased variance for the output and update the
+#         running buffers in place (running = (1 - momentum) * running + momentum * batch, with the
+#         unbiased variance); in eval, normalize with the running buffers instead.
+# Hint 3: y = gamma * (x - mu) / sqrt(var + eps) + beta, with mu = x.mean(axes), var = x.var(axes,
+#         unbiased=False), axes = channel_axes(x), and (C,) vectors reshaped by per_channel(v, x);
+#         running_var gets var * m / (m - 1), m = values per channel.
 def batch_norm_forward(
     x: Tensor,
     gamma: Tensor | None,
@@ -117,6 +125,12 @@ def batch_norm_forward(
 
 
 # Task ch01.2 - the backward pass, without autograd
+# Hint 1: The mean and the variance are functions of x too: their gradients flow back into grad_x.
+# Hint 2: Recompute x_hat from x; grad_beta sums grad_out and grad_gamma sums grad_out * x_hat over
+#         the reduction axes; grad_x has three terms (the direct one, through the mean, through the
+#         variance).
+# Hint 3: With g = gamma * grad_out and m values per channel: grad_x = (m g - sum(g) - x_hat sum(g
+#         x_hat)) / (m sqrt(var + eps)), sums over channel_axes(x).
 def batch_norm_backward(
     grad_out: Tensor, x: Tensor, gamma: Tensor | None, eps: float = 1e-5
 ) -> tuple[Tensor, Tensor, Tensor]:
@@ -160,6 +174,14 @@ def batch_norm_backward(
 
 
 # Task ch01.3 - a drop-in nn.BatchNorm1d / nn.BatchNorm2d
+# Hint 1: Compare with torch: print(nn.BatchNorm1d(3).state_dict()) and named_buffers(); your
+#         module must list the same names, dtypes and shapes.
+# Hint 2: weight and bias are nn.Parameter (or registered as None), the running statistics and
+#         num_batches_tracked are buffers (register_buffer, None when disabled); self.training, not
+#         grad mode, chooses batch or running statistics; forward calls batch_norm_forward.
+# Hint 3: In training with tracking: num_batches_tracked += 1, momentum = 1 / num_batches_tracked
+#         when momentum is None; use the batch statistics when self.training or when there are no
+#         buffers; return the output in x's dtype.
 class BatchNorm(nn.Module):
     """Batch norm as a module, interchangeable with ``nn.BatchNorm1d`` / ``nn.BatchNorm2d``.
 
