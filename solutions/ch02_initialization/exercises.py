@@ -32,6 +32,15 @@ def reduce_axes(x: Tensor) -> list[int]:
 
 
 # Task ch02.1 - per-channel statistics and the collapse share
+# Hint 1: "Per channel" means over every axis except axis 1: the batch AND the positions. Which
+#         variance does batch norm use, the one that divides by m or by m - 1?
+# Hint 2: channel_stats is the mean and the biased (population) std over reduce_axes(x).
+#         collapse_share follows the law of total variance: the between part is the spread of the C
+#         channel means, the within part is the average of the C channel variances, and the share
+#         is the between part over their sum (1 for channels that are each constant, not 0).
+# Hint 3: With mu, sigma from channel_stats(x): the std uses correction=0; between = mean over c of
+#         (mu_c - mean(mu))^2, i.e. mu's biased variance; within = mean over c of sigma_c^2; the
+#         share is between / (within + between), a 0-dim tensor.
 def channel_stats(x: Tensor) -> tuple[Tensor, Tensor]:
     """Mean and standard deviation of every channel over the batch (and positions).
 
@@ -79,6 +88,17 @@ def collapse_share(x: Tensor) -> Tensor:
 
 
 # Task ch02.2 - forward hooks that record every layer's statistics
+# Hint 1: A forward hook is called as fn(module, inputs, output) each time its module runs; what
+#         you want is the layer's output. Ask what your function leaves behind if the forward pass
+#         raises.
+# Hint 2: Register one hook per layer that stores the output's statistics under that layer's index,
+#         remember the incoming mode, switch to the requested one and run once under no_grad. In a
+#         finally block remove every handle and restore the mode; stack the records in the order of
+#         `layers`, not the order in which they ran.
+# Hint 3: Keep the handles that register_forward_hook returns; try: model.train(train), then
+#         model(x) inside torch.no_grad(); finally: remove() each handle and call model.train with
+#         the saved model.training. Return torch.stack of the L means, L stds and L shares: (L, C),
+#         (L, C), (L,).
 def record_stats(
     model: nn.Module, x: Tensor, layers: Sequence[nn.Module], *, train: bool = True
 ) -> dict[str, Tensor]:
@@ -126,6 +146,19 @@ def record_stats(
 
 
 # Task ch02.3 - He init, frozen batch norm and the shifted ReLU
+# Hint 1: Which dimensions of a (C_out, C_in, k) weight feed one output unit? When should a frozen
+#         batch norm measure its statistics, and when must it stop? For which input distribution
+#         are the shifted ReLU's constants exact?
+# Hint 2: he_normal_ fills the weight in place without autograd, with the given generator (so it
+#         draws what kaiming_normal_ draws), and the 2 in its variance pays for ReLU.
+#         FrozenBatchNorm calibrates only while num_batches_tracked is 0: it copies the batch mean
+#         and BIASED variance into its buffers under no_grad and sets the counter to 1, then every
+#         call (the first too) normalizes with the stored buffers. shifted_relu uses the constants
+#         for N(0, 2) pre-activations, not N(0, 1).
+# Hint 3: std = sqrt(2 / fan_in) with fan_in = C_in * k, the number of elements in weight[0], drawn
+#         by weight.normal_(0, std, generator=generator) in torch.no_grad(). Frozen: y = weight *
+#         (x - running_mean) / sqrt(running_var + eps) + bias with the (C,) vectors viewed as (1,
+#         C, 1, ...). Shifted: (relu(x) - sqrt(1/pi)) / sqrt(1 - 1/pi).
 def he_normal_(weight: Tensor, generator: torch.Generator | None = None) -> Tensor:
     """He et al. (2015) init, in place: W ~ N(0, 2 / fan_in), returns ``weight``.
 
@@ -204,6 +237,18 @@ def shifted_relu(x: Tensor) -> Tensor:
 
 
 # Task ch02.4 - output-logit gradients and the one-class bias
+# Hint 1: The logits are not a leaf tensor, so autograd throws their gradient away unless you ask
+#         it to keep it. Which reduction of the loss makes row i the gradient of image i alone,
+#         whatever N is?
+# Hint 2: Switch to training mode, run the model, mark the logits to retain their gradient,
+#         backpropagate the SUMMED cross-entropy (the mean divides every row by N) so the
+#         parameters get .grad too, restore the mode in a finally block, and return detached
+#         tensors. For the bias: count predictions per class, and sum only the positive part of
+#         each gradient column (not its absolute value).
+# Hint 3: Call logits.retain_grad(), then backward() on cross_entropy with reduction='sum';
+#         logits.grad row i equals softmax(z_i) - onehot(y_i). top_class_share = max of
+#         bincount(argmax over dim 1, minlength=K) / N; dominant_column_share = max_k P_k / sum_k
+#         P_k, P_k = sum over images of max(grad[i, k], 0).
 def output_gradients(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     """Logits and dL/dlogits for one batch, L = cross_entropy(logits, y, reduction="sum").
 
@@ -260,6 +305,16 @@ def one_class_bias(logits: Tensor, grad: Tensor) -> dict[str, float]:
 
 
 # Task ch02.5 - gradient statistics at a middle layer
+# Hint 1: A parameter's .grad adds up over backward calls, and a gradient entry of 1e10 raised to
+#         the 4th power overflows float32.
+# Hint 2: weight_gradient clears the gradients, reuses output_gradients, keeps a detached copy of
+#         the weight's gradient and clears again, so two calls give the same answer and nothing is
+#         left on the model. tail_stats works on the flattened entries in float64: a biased std,
+#         the 4th central moment over s^4 (3 for a Gaussian, no minus 3) and the largest absolute
+#         deviation over s.
+# Hint 3: model.zero_grad(set_to_none=True) before and after, returning a detached clone of
+#         weight.grad. With d = g - mean(g) in float64: std = sqrt(mean(d^2)), kurtosis = mean(d^4)
+#         / std^4, max_over_std = max |d| / std.
 def weight_gradient(model: nn.Module, x: Tensor, y: Tensor, weight: Tensor) -> Tensor:
     """dL/dweight for one batch at init (L as in `output_gradients`: summed cross-entropy).
 
