@@ -6,6 +6,7 @@ rel error, the worst index), so the learner sees where to look.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from grader.lazy import torch
@@ -76,12 +77,31 @@ def compare_tensors(
     worst = int((diff - allowed).argmax())
     index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), diff.shape))
     rel = diff / e.abs().clamp_min(1e-12)
-    return Verdict.fail(
+    message = (
         f"{name}: max abs error {float(diff.max()):.3g}, max rel error "
         f"{float(rel.max()):.3g} (atol {atol:g}, rtol {rtol:g}); worst at "
         f"{_fmt_index(index)}: got {float(g.flatten()[worst]):.6g}, "
         f"expected {float(e.flatten()[worst]):.6g}{error_pattern(g, e)}"
     )
+    return Verdict(False, message, side_by_side(name, g, e, diff > allowed))
+
+
+SIDE_BY_SIDE_MAX = 64  # values: larger tensors are described, not drawn
+
+
+def side_by_side(name: str, g: Any, e: Any, bad: Any) -> dict[str, Any] | None:
+    """Got and expected of a small tensor as (rows, cols) nested lists for a reporter
+    (1-D as one row; more dimensions flattened to (shape[0], rest)), or None."""
+    if g.numel() > SIDE_BY_SIDE_MAX or g.dim() == 0:
+        return None
+
+    def rows(t: Any) -> list[list[Any]]:
+        t = t.reshape(1, -1) if t.dim() == 1 else t.reshape(t.shape[0], -1)
+        return [[v if isinstance(v, (bool, int)) or math.isfinite(v) else str(v) for v in row]
+                for row in t.tolist()]
+
+    return {"name": name, "shape": list(g.shape), "got": rows(g), "expected": rows(e),
+            "bad": rows(bad)}
 
 
 def error_pattern(g: Any, e: Any) -> str:
@@ -141,7 +161,7 @@ def compare(got: Any, expected: Any, name: str = "output", **kw: Any) -> Verdict
             message += "; also differ: " + ", ".join(w for w, _ in failures[1:8])
             if len(failures) > 8:
                 message += f" and {len(failures) - 8} more"
-        return Verdict.fail(message)
+        return Verdict(False, message, failures[0][1].detail)
     if isinstance(expected, (list, tuple)):
         if not isinstance(got, (list, tuple)) or len(got) != len(expected):
             length = len(got) if isinstance(got, (list, tuple)) else type(got).__name__

@@ -128,7 +128,8 @@ def judge_one(
     a clean source.
     """
 
-    def result(status: Status, message: str = "", hint: str | None = None) -> CheckResult:
+    def result(status: Status, message: str = "", hint: str | None = None,
+               detail: dict | None = None) -> CheckResult:
         passed = status is Status.PASSED
         if hint is None:
             hint = quantity_hint(message) or check.hint if status is Status.FAILED else check.hint
@@ -144,6 +145,7 @@ def judge_one(
             hint="" if passed or status is Status.NOT_STARTED else hint,
             seconds=raw.seconds,
             stdout=raw.stdout,
+            detail=None if passed or graded else detail,  # graded: expected values stay hidden
         )
 
     if raw.status != "ok":  # the child's statuses are the enum's values (and "ok")
@@ -172,7 +174,8 @@ def judge_one(
                 verdict = backed
     except Exception as exc:  # noqa: BLE001 - odd learner outputs must not crash the report
         return result(Status.FAILED, f"could not compare your output: {type(exc).__name__}: {exc}")
-    return result(Status.PASSED if verdict.passed else Status.FAILED, verdict.message)
+    return result(Status.PASSED if verdict.passed else Status.FAILED, verdict.message,
+                  detail=verdict.detail)
 
 
 def grade(

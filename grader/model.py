@@ -39,6 +39,9 @@ class Verdict:
 
     passed: bool
     message: str = ""
+    # for a small tensor that differs: {"name", "got", "expected", "bad"} as nested lists,
+    # which reporters draw side by side with the differing entries highlighted
+    detail: dict[str, Any] | None = None
 
     @staticmethod
     def ok(message: str = "") -> Verdict:
@@ -141,6 +144,7 @@ class CheckResult:
     hint: str = ""
     seconds: float = 0.0
     stdout: str = ""
+    detail: dict[str, Any] | None = None  # `Verdict.detail` of a failed check
 
     @property
     def passed(self) -> bool:

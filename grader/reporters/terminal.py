@@ -56,7 +56,9 @@ def render(
 
 
 def _detail(report: ChapterReport, r: CheckResult, verbose: bool) -> Any:
-    """The last column of one check's row: its title, then what went wrong."""
+    """The last column of one check's row: its title, then what went wrong (and, for a
+    small tensor, got and expected side by side)."""
+    from rich.console import Group
     from rich.text import Text
 
     detail = Text(clean_text(r.title, NAME_LIMIT))
@@ -71,7 +73,40 @@ def _detail(report: ChapterReport, r: CheckResult, verbose: bool) -> Any:
     if verbose and r.stdout:
         stdout = clean_text(r.stdout, TERMINAL_OUTPUT_LIMIT).rstrip("\n")
         detail.append(f"\nyour output:\n{stdout}", style="dim")
-    return detail
+    grid = side_by_side(r.detail) if r.detail and not r.passed else None
+    return Group(detail, grid) if grid is not None else detail
+
+
+def _cell(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else clean_text(value, 20)
+
+
+def side_by_side(detail: dict[str, Any]) -> Any:
+    """Got and expected of a small tensor next to each other, differing entries in red."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    try:
+        got, expected, bad = detail["got"], detail["expected"], detail["bad"]
+        name = clean_text(detail.get("name", "output"), NAME_LIMIT)
+        rows = len(got)
+        cols = len(got[0]) if rows else 0
+    except (KeyError, TypeError, IndexError):
+        return None
+    table = Table(box=box.SIMPLE, pad_edge=False, show_edge=False, title_justify="left",
+                  title=Text(f"{name}: got | expected (differing entries in red)", style="dim"))
+    for side in ("got", "|", "expected"):
+        for j in range(1 if side == "|" else cols):
+            table.add_column("|" if side == "|" else f"{side[0]}{j}", justify="right",
+                             no_wrap=True)
+    for i in range(rows):
+        cells = [Text(_cell(got[i][j]), style="bold red" if bad[i][j] else "")
+                 for j in range(cols)]
+        cells.append(Text("|", style="dim"))
+        cells += [Text(_cell(expected[i][j])) for j in range(cols)]
+        table.add_row(*cells)
+    return table
 
 
 def _render_footer(report: ChapterReport, console: Any, chapter: str, source: str) -> None:
