@@ -32,6 +32,19 @@ KINDS = ("standard", "batch", "noisy")  # no norm, batch norm, noisy batch norm
 
 
 # Task ch03.1 - a noisy batch norm
+# Hint 1: BN(x) is exactly what the parent nn.BatchNorm1d computes; the new part is one random
+#         shift and one random scale per channel, drawn again at every training forward. What
+#         should the layer do in eval mode instead of drawing?
+# Hint 2: draw_noise turns two draws of C uniform values (shifts first, then scales, on x's device
+#         and dtype) into U(-noise_mean, noise_mean) and U(1, noise_std). In training, forward
+#         takes the parent's output, draws fresh noise on EVERY call, keeps it in last_shift /
+#         last_scale and applies it per channel, broadcast over examples and positions; in eval it
+#         draws nothing and multiplies by the expected scale, with no shift. Avoid in-place ops, so
+#         autograd still reaches x, weight and bias.
+# Hint 3: shift = noise_mean * (2u - 1) and scale = 1 + (noise_std - 1) v, with u and v from
+#         torch.rand(C, device=x.device, dtype=x.dtype) in that order. Training: scale_c * BN(x) +
+#         shift_c, both (C,) vectors reshaped to (1, C, 1, ...); eval: BN(x) in eval mode times (1
+#         + noise_std) / 2.
 class NoisyBatchNorm(nn.BatchNorm1d):
     """Batch norm followed by a per-channel noise that changes at every training step.
 
@@ -97,6 +110,17 @@ class NoisyBatchNorm(nn.BatchNorm1d):
 
 
 # Task ch03.2 - standard, BN and noisy-BN nets, and training them
+# Hint 1: The three kinds differ only in their norm layers. The same torch seed must give all three
+#         the same conv weights and batch order: when does the seed have to be set?
+# Hint 2: Build the standard net with norm "none" and the other two with norm "batch"
+#         (dataclasses.replace on the config), then for "noisy" swap every block's norm child for a
+#         NoisyBatchNorm of the same width with the given noise settings; any other kind raises
+#         ValueError. train_net seeds torch with the training config's seed BEFORE building, then
+#         hands the net to dlbn.train.train.
+# Hint 3: build_model(replace(model_cfg, norm=...)); for each block in model.blocks assign a
+#         NoisyBatchNorm(num_features of the old norm, noise_mean, noise_std) to its norm
+#         attribute. train_net: torch.manual_seed(train_cfg.seed), then build_net(kind, ...), then
+#         train(model, data, train_cfg, progress=False).
 def build_net(kind: str, model_cfg: ModelConfig, noise_mean: float = 0.5,
               noise_std: float = 2.0) -> ConvNet:
     """A conv net (dlbn.models.build_model) of the given kind, freshly initialized.
@@ -137,6 +161,20 @@ def train_net(kind: str, data: Any, model_cfg: ModelConfig, train_cfg: TrainConf
 
 
 # Task ch03.3 - measuring internal covariate shift (Definition 2.1)
+# Hint 1: Definition 2.1 compares the layer's gradient before and after ONLY the layers below it
+#         take their step, on the same batch. The probe must also be invisible: training afterwards
+#         goes on as if it never ran.
+# Hint 2: Save the state first; in train mode get G for the block's conv weight together with the
+#         gradients of every parameter of model.blocks[:layer] (not the layer itself); clear all
+#         .grad, hand only those earlier parameters their own gradients (same sign) and let
+#         optimizer.step() move them, so momentum and weight decay act as in training; compute G'
+#         on the same batch, then restore model AND optimizer state. In the loop, probe each layer
+#         at the steps that are multiples of `every` BEFORE that step's ordinary update, with
+#         seeding, optimizer and shuffling exactly as the docstring says.
+# Hint 3: One loss_and_grads call over [weight, *earlier] gives G and the earlier gradients, a
+#         second over [weight] gives G'; with both flattened in float64: l2 = ||G - G'||, cos = <G,
+#         G'> / (||G|| ||G'||), grad_norm = ||G||. Bracket it all with save_state(model, optimizer)
+#         and restore_state, the optimizer passed to both.
 def internal_covariate_shift(model: ConvNet, optimizer: torch.optim.Optimizer, x: Tensor,
                              y: Tensor, layer: int) -> dict[str, float]:
     """Santurkar et al., Definition 2.1, for the conv weight of block ``layer`` (0-based).
