@@ -44,6 +44,17 @@ def build_net(kind: str, model_cfg: ModelConfig) -> ConvNet:
 
 
 # Task ch04.1 - the relative loss along the gradient (Bjorck Fig. 3)
+# Hint 1: Every eta is a step from the same w, DOWN the gradient, and a train-mode forward also
+#         moves batch norm's running statistics. What has to be put back between two step sizes?
+# Hint 2: Save the state, compute L(w) and the gradients of ALL parameters in train mode, then for
+#         each eta move every parameter by -eta times its gradient, evaluate the loss on the same
+#         batch without autograd, record new loss over old, and restore the state before the next
+#         eta. The model then also ends as it began (parameters, grads, buffers, modes); a ratio
+#         below 1 means the step helped.
+# Hint 3: state = save_state(model); (L0, g) = loss_and_grads over list(model.parameters()); for
+#         each eta: add_scaled_ with factor -eta, L_eta = cross_entropy(model(x), y) under
+#         torch.no_grad(), ratio L_eta / L0, then restore_state(model, state). Return the ratios as
+#         a float64 tensor of shape (S,).
 def loss_along_gradient(model: nn.Module, x: Tensor, y: Tensor,
                         step_sizes: Sequence[float]) -> Tensor:
     """Relative loss L(w - eta g) / L(w) for each eta in ``step_sizes``, on one batch.
@@ -76,6 +87,18 @@ def loss_along_gradient(model: nn.Module, x: Tensor, y: Tensor,
 
 
 # Task ch04.2 - loss range, gradient predictiveness and beta-smoothness (Santurkar Fig. 4)
+# Hint 1: The walk of ch04.1 again, but at every point you also need the gradient there, with all
+#         parameters' gradients seen as one long vector. Beta-smoothness is a change of gradient
+#         per unit of distance moved, not per unit of eta.
+# Hint 2: Save the state and get g at w in train mode; for each eta step down from w, take the loss
+#         and the full gradient at the new point, record the loss and the norm of the gradient
+#         difference, and restore before the next eta (and so at the end). loss_range is the max
+#         minus the min of the losses, max_grad_change the largest difference, and beta the largest
+#         difference divided by the distance eta ||g||.
+# Hint 3: With flatten(...) turning each gradient list into one float64 vector: d_eta =
+#         ||flat(g_eta) - flat(g)||; loss_range = max L_eta - min L_eta, max_grad_change = max
+#         d_eta, beta = max over eta of d_eta / (eta ||g||), grad_norm = ||g||; the losses and the
+#         d_eta come back as (S,) float64 tensors.
 def landscape_measures(model: nn.Module, x: Tensor, y: Tensor,
                        step_sizes: Sequence[float]) -> dict[str, Any]:
     """Santurkar et al.'s three measures at the current weights w, on the batch (x, y).
@@ -120,6 +143,18 @@ def landscape_measures(model: nn.Module, x: Tensor, y: Tensor,
 
 
 # Task ch04.3 - the measures over training
+# Hint 1: This is ch03's ics_during_training loop with a different probe: the same seeding,
+#         optimizer, shuffling and probing BEFORE the step.
+# Hint 2: Seed torch, build the kind's net on the data's device, make the optimizer, shuffle each
+#         epoch with a generator seeded by the training seed, drop the last partial batch, and at
+#         every multiple of `every` call landscape_measures on the current batch BEFORE that step's
+#         zero_grad, backward and step; stop after max_steps. The probe restores the model, so the
+#         trained weights must equal those of a run without probes.
+# Hint 3: torch.manual_seed(train_cfg.seed), then build_net and make_optimizer(model, train_cfg);
+#         each epoch perm = torch.randperm(N, generator=g) with one g =
+#         torch.Generator().manual_seed(train_cfg.seed) for the whole run; batch i takes perm[i bs
+#         : (i + 1) bs] for i < N // bs; record the step and the three measures when the step count
+#         is divisible by every, and every step's loss as a float.
 def landscape_during_training(kind: str, data: Any, model_cfg: ModelConfig,
                               train_cfg: TrainConfig, step_sizes: Sequence[float],
                               every: int = 10, max_steps: int | None = None) -> dict[str, Any]:
