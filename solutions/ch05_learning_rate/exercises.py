@@ -31,6 +31,16 @@ from dlbn.train import TrainConfig, train  # noqa: F401
 
 
 # Task ch05.1 - a logarithmic LR grid
+# Hint 1: Learning rates matter by their ratio, so neighbours should have a constant ratio (like
+#         torch.logspace), with both ends in the grid. Think about num = 1 and about arguments that
+#         have no log grid.
+# Hint 2: Validate first (lr_min > 0, lr_max >= lr_min, num >= 1, else ValueError) and return
+#         [lr_min] for a single point. Otherwise multiply lr_min by powers of the overall ratio
+#         lr_max / lr_min, with exponents from 0 to 1 in num - 1 equal steps, so the last point is
+#         lr_max itself; return a list of Python floats.
+# Hint 3: lr_i = lr_min * (lr_max / lr_min)^(i / (num - 1)) for i = 0 .. num - 1, each through
+#         float(); the same as 10 to the power of a linear grid from log10(lr_min) to
+#         log10(lr_max).
 def lr_grid(lr_min: float, lr_max: float, num: int) -> list[float]:
     """``num`` learning rates from ``lr_min`` to ``lr_max`` (both included), equally spaced
     on a log scale: a constant ratio between neighbours, like ``torch.logspace``.
@@ -55,6 +65,17 @@ def lr_grid(lr_min: float, lr_max: float, num: int) -> list[float]:
 
 
 # Task ch05.2 - test accuracy, in eval mode
+# Hint 1: With batch norm the mode matters: a train-mode forward normalizes by the batch and
+#         updates the running statistics, so the evaluation would change the model. The model
+#         should also leave in the mode it came in.
+# Hint 2: Remember the incoming mode, switch to eval, run the forwards in chunks of batch_size
+#         under no_grad (a last partial chunk counts too) and count the argmax predictions that
+#         equal y. Restore the original mode in a finally block, so it happens even if a forward
+#         raises, and return the count over N as a Python float.
+# Hint 3: was_training = model.training, then model.eval(); inside try and torch.no_grad(), for
+#         chunk starts 0, batch_size, 2 batch_size, ... below N, add int((argmax over dim 1 of the
+#         chunk's logits == its labels).sum()); the answer is correct / N; finally:
+#         model.train(was_training).
 def test_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500) -> float:
     """The fraction of examples that ``model`` classifies correctly, measured in eval mode.
 
@@ -87,6 +108,19 @@ def test_accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 500)
 
 
 # Task ch05.3 - the LR sweep and the highest stable LR
+# Hint 1: The LR must be the only thing that changes between runs: the same initial weights every
+#         time, and a brand-new model per LR. For the highest stable LR, a run has to meet two
+#         conditions to count.
+# Hint 2: For each LR in order: seed torch with cfg.seed, build a new model, train it with a copy
+#         of cfg whose lr is replaced, score it with test_accuracy on the test set (a diverged run
+#         too), and record lr, diverged, the number of completed epochs, test and train accuracy.
+#         highest_stable_lr keeps the runs that did NOT diverge AND reached target_acc (>=, not >),
+#         and returns the largest of their LRs whatever the order of the records, or None.
+# Hint 3: Inside the loop: torch.manual_seed(cfg.seed), build_model(model_cfg), train with
+#         replace(cfg, lr=lr) and progress passed on; epochs = len(result.epoch), train_acc =
+#         result.final_train_acc, test_acc = test_accuracy(model, data.x_test, data.y_test). The
+#         highest stable LR is max{lr : not diverged and test_acc >= target}, None for an empty
+#         set.
 def lr_sweep(
     data: Any,
     model_cfg: ModelConfig,
@@ -144,6 +178,20 @@ def highest_stable_lr(records: Sequence[dict[str, Any]], target_acc: float) -> f
 
 
 # Task ch05.4 - the exponential LR stress test
+# Hint 1: The LR grows by factor per EPOCH, smoothly inside it: the exponent is a fraction of an
+#         epoch count, neither a step count nor whole epochs. A run can fail in two ways: the loss
+#         blows up, or the net dies quietly and its accuracy collapses.
+# Hint 2: stress_lr is lr0 times factor to the power (steps / steps_per_epoch). stress_test seeds,
+#         builds and trains with cfg changed to lr0, the exponential schedule, lr_factor = factor
+#         and no warm-up, plus a callback that stops training once an epoch's train accuracy is
+#         below half the best of the epochs before it. Afterwards blowup_lr is the result's
+#         diverged_lr if it diverged, breakdown_lr is the last epoch's LR if the callback's rule
+#         holds (else blowup_lr), and best_lr the LR of the best train-accuracy epoch.
+# Hint 3: lr(step) = lr0 * factor^(step / steps_per_epoch), a true division; run_cfg = replace(cfg,
+#         lr=lr0, schedule set to 'exponential', lr_factor=factor, warmup_epochs=0.0); the
+#         callback(epoch, model, result) returns True when len(result.train_acc) > 1 and its last
+#         entry < 0.5 * max of the earlier ones. Report result.lr, result.train_acc,
+#         result.train_loss and result.best_train_acc.
 def stress_lr(step: int, steps_per_epoch: int, lr0: float, factor: float = 2**0.5) -> float:
     """Page's stress-test schedule: the LR grows by ``factor`` per EPOCH, smoothly.
 
@@ -217,6 +265,19 @@ def stress_test(
 
 
 # Task ch05.5 - with and without batch norm
+# Hint 1: Everything is already built: two sweeps that differ only in model_cfg's norm, then
+#         summaries of their records. Mind the corner cases of the ratio when one side has no
+#         stable LR.
+# Hint 2: For norm "none" and "batch", sweep the same lrs and cfg with a copy of model_cfg whose
+#         norm is replaced, and take highest_stable_lr of each. best_acc is the largest test_acc
+#         over the runs that did not diverge (nan if none) and acc_at_lowest the test_acc of the
+#         run at the smallest LR; stable_ratio is BN's highest stable LR over no-BN's, nan when BN
+#         has none and inf when only BN has one.
+# Hint 3: Per norm: records from lr_sweep on replace(model_cfg, norm=norm) with the same lrs and
+#         cfg; highest = highest_stable_lr(records, target_acc); best = max of test_acc over
+#         records whose diverged is False, else math.nan; lowest = test_acc of min(records,
+#         key=lr). The ratio is highest['batch'] / highest['none'], math.nan if the BN entry is
+#         None, math.inf if only the no-BN entry is None.
 def compare_norms(
     data: Any,
     model_cfg: ModelConfig,
