@@ -44,6 +44,21 @@ HVP = Callable[[Tensor], Tensor]  # (P,) -> (P,)
 
 
 # Task ch06.1 - Hessian-vector products, two ways
+# Hint 1: Pearlmutter's trick: H v is the gradient of the scalar g(w) . v, so the first gradient
+#         has to stay differentiable. A train-mode batch-norm forward also updates the running
+#         statistics, which the contract forbids.
+# Hint 2: Double backward: per batch, take the gradient of the MEAN cross-entropy with a graph, dot
+#         it with v split per parameter, differentiate that scalar w.r.t. the parameters, flatten
+#         and average over the batches; use autograd.grad (never .backward(), which leaves .grad
+#         behind), keep the model's own mode and wrap the passes in frozen_running_stats(model).
+#         torch.func: f(w) is the batch loss through functional_call with w a dict of detached
+#         parameters, and you take jvp of grad(f) with v unflattened under the same names as the
+#         tangents (forward-over-reverse; grad of jvp is wrong on BN nets).
+# Hint 3: H_b v = d/dw sum_p <g_p, v_p>, where g is the gradient of the batch loss taken with
+#         create_graph=True and v_p comes from unflatten(v, params); sum the flattened second
+#         gradients over the batches and divide by their number. Functional: per batch, the second
+#         output of jvp(w -> grad(batch_loss)(w, x, y), (params,), (tangents,)), flattened in
+#         named_parameters order.
 def hvp_double_backward(model: nn.Module, batches: Batches, v: Tensor) -> Tensor:
     """H v by double backward (Pearlmutter 1994): differentiate g(w) . v once more.
 
@@ -97,6 +112,17 @@ def hvp_functional(model: nn.Module, batches: Batches, v: Tensor) -> Tensor:
 
 
 # Task ch06.2 - top-k eigenpairs by Lanczos (scipy eigsh)
+# Hint 1: eigsh only needs something that multiplies by a vector. Which of its `which` options
+#         gives the largest ALGEBRAIC eigenvalues (a Hessian has negative ones too), and in which
+#         order does it return them?
+# Hint 2: Wrap the HVP with as_linear_operator, draw a fixed start vector from a seeded numpy
+#         generator, and ask eigsh for the k largest-algebraic eigenpairs with the given tol.
+#         Reverse to descending order and convert to float64 torch tensors; "LM" (largest
+#         magnitude) would pick large negative eigenvalues, "SA" the smallest.
+# Hint 3: op = as_linear_operator(hvp, n, dtype=dtype, device=device); v0 =
+#         np.random.default_rng(seed).standard_normal(n); eigsh on op with k, which 'LA', tol and
+#         v0; order = the argsort of the values, reversed; return torch.from_numpy of the reordered
+#         values and of the reordered columns (copies, so that the strides are positive).
 def top_eigenpairs(
     hvp: HVP, n: int, k: int, *, dtype: torch.dtype = torch.float32, device: str = "cpu",
     tol: float = 1e-4, seed: int = 0,
@@ -121,6 +147,18 @@ def top_eigenpairs(
 
 
 # Task ch06.3 - gradients of the output moments
+# Hint 1: Each requested statistic is one scalar function of the weights, so each gets its own
+#         gradient column: compute the statistics first (averaged over the batches), then
+#         differentiate them one at a time. The running statistics must stay untouched.
+# Hint 2: Under frozen_running_stats, forward each batch once in the model's own mode; per class,
+#         compute over the batch axis the mean, the biased variance and (for moments = 3) the skew,
+#         concatenate means, then variances, then skews, and average these vectors over the
+#         batches. Then take autograd.grad of each entry w.r.t. all parameters, with retain_graph
+#         since the graph is reused, flatten, and stack the results as columns.
+# Hint 3: For logits z (B, C): mean_c = mean_b z[b, c], var_c = mean_b (z[b, c] - mean_c)^2, skew_c
+#         = mean_b (z[b, c] - mean_c)^3 / var_c^(3/2). Column j = flatten of
+#         torch.autograd.grad(target[j], params, retain_graph=True), with target the batch-averaged
+#         vector of C * moments numbers; stack the columns along dim 1 to (P, C * moments).
 def output_moment_grads(model: nn.Module, batches: Batches, moments: int = 1) -> Tensor:
     """Gradients, w.r.t. all parameters, of per-class statistics of the logits z (B, C).
 
@@ -155,6 +193,17 @@ def output_moment_grads(model: nn.Module, batches: Batches, moments: int = 1) ->
 
 
 # Task ch06.4 - overlap with a subspace, and the Hessian without it
+# Hint 1: The basis columns are neither unit length nor orthogonal, so projecting onto each column
+#         separately double-counts correlated directions. A projected operator must also project on
+#         both sides to stay symmetric.
+# Hint 2: Orthonormalize the basis with a reduced QR (in the vectors' dtype); the overlap of u is
+#         then the squared norm of its coordinates Q^T u divided by its own squared norm. For the
+#         projected eigenvalue, build Q the same way on the requested device and dtype, let P v = v
+#         - Q (Q^T v), and hand v -> P(H(P v)) to your top_eigenpairs with k = 1.
+# Hint 3: Q from torch.linalg.qr of the basis (converted first); overlap_i = sum over rows of (Q^T
+#         u_i)^2 / sum of u_i^2, one value per column, shape (k,). Projected: top_eigenpairs of v
+#         -> P(hvp(P(v))) with n = the basis's row count, k = 1 and the given dtype, device and
+#         tol; return the float of its first eigenvalue.
 def subspace_overlap(vectors: Tensor, basis: Tensor) -> Tensor:
     """Norm-squared overlap of each column of ``vectors`` (n, k) with span(``basis`` (n, m)).
 
@@ -194,6 +243,18 @@ def projected_top_eigenvalue(
 
 
 # Task ch06.5 - frozen batch norm: refresh the statistics, then fix them
+# Hint 1: The copy must be independent of the model, and its batch norms should end up normalizing
+#         with statistics measured afresh on the given batches, every batch weighted equally, and
+#         fixed from then on.
+# Hint 2: Deep-copy the model; for every batch-norm layer of the copy (any _BatchNorm subclass)
+#         reset the running statistics and set momentum to None, which makes the running averages a
+#         cumulative mean; run all batches through the copy in train mode under no_grad. Then put
+#         back each saved momentum and switch the copy to eval mode; the original's parameters,
+#         buffers and mode stay as they were.
+# Hint 3: Copy with copy.deepcopy; collect the copy's modules that are _BatchNorm instances, save
+#         their momentum, call reset_running_stats() and set momentum to None on each; put the copy
+#         in train mode and forward every x under torch.no_grad(); restore the momenta; return the
+#         copy after .eval().
 def freeze_bn(model: nn.Module, batches: Batches) -> nn.Module:
     """A COPY of ``model`` whose batch norms normalize with fixed, freshly measured statistics.
 
