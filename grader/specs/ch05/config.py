@@ -13,13 +13,14 @@ from typing import Any
 
 TINY_SWEEP_LRS = (0.3, 0.003)  # descending: a net reused from the first LR scores far higher
 
-
-def single_thread() -> None:
-    """Train on one thread: these nets are too small to gain from two, and on a busy machine
-    a second OpenMP thread that waits for a descheduled partner slows training tenfold."""
-    import torch
-
-    torch.set_num_threads(1)
+# The property checks' experiments (ch05.4 and ch05.5), run in the learner's process.
+GRADE_DEPTH, GRADE_WIDTH = 6, 16  # conv blocks, channels
+GRADE_TRAIN, GRADE_TEST = 1000, 500  # examples
+GRADE_EPOCHS = 5  # per sweep run, cosine decay
+GRADE_LRS = (0.03, 0.3, 3.0)  # lr_grid(0.03, 3.0, 3): a decade apart
+GRADE_TARGET = 0.3  # "stable": not diverged and test accuracy >= this
+STRESS_TRAIN = 640  # examples: 20 steps of 32 per epoch
+STRESS_LR0, STRESS_FACTOR, STRESS_EPOCHS = 0.01, 2.0, 12  # LR 0.01 * 2 ** epoch, up to ~41
 
 
 @functools.lru_cache(maxsize=4)
@@ -36,49 +37,27 @@ def subset(device: str, n_train: int, n_test: int) -> Any:
                                  x_test=d.x_test[:n_test], y_test=d.y_test[:n_test])
 
 
-def tiny_model(norm: str, depth: int = 4, width: int = 8) -> Any:
-    from dlbn.models import ModelConfig, build_model
-
-    return build_model(ModelConfig(depth=depth, width=width, norm=norm))
-
-
-def tiny_data(device: str) -> Any:
-    single_thread()
-    return subset(device, 256, 200)
-
-
-def tiny_train() -> tuple[Any, Any]:
-    """The match check's sweep: a 4-layer width-8 BN net, 2 epochs of 8 steps."""
+def tiny_sweep_args(device: str) -> tuple[Any, ...]:
+    """The match check's lr_sweep: a 4-layer width-8 BN net, 2 epochs of 8 steps per LR."""
     from dlbn.models import ModelConfig
     from dlbn.train import TrainConfig
 
-    return ModelConfig(depth=4, width=8, norm="batch"), TrainConfig(
-        epochs=2, batch_size=32, seed=1, eval_every=0)
+    return (subset(device, 256, 200), ModelConfig(depth=4, width=8, norm="batch"),
+            TINY_SWEEP_LRS, TrainConfig(epochs=2, batch_size=32, seed=1, eval_every=0))
 
 
-def tiny_stress_cfg() -> tuple[Any, Any, float, float]:
-    """The match check's stress test: LR x 2 per epoch from 0.05, at most 8 epochs."""
+def tiny_stress_args(device: str) -> tuple[Any, ...]:
+    """The match check's stress_test: LR x 2 per epoch from 0.05, at most 8 epochs."""
     from dlbn.models import ModelConfig
     from dlbn.train import TrainConfig
 
-    cfg = TrainConfig(epochs=8, batch_size=32, seed=2, eval_every=0)
-    return ModelConfig(depth=4, width=8, norm="none"), cfg, 0.05, 2.0
-
-
-# The property checks' experiments (ch05.4 and ch05.5), run in the learner's process.
-GRADE_DEPTH, GRADE_WIDTH = 6, 16  # conv blocks, channels
-GRADE_TRAIN, GRADE_TEST = 1000, 500  # examples
-GRADE_EPOCHS = 5  # per sweep run, cosine decay
-GRADE_LRS = (0.03, 0.3, 3.0)  # lr_grid(0.03, 3.0, 3): a decade apart
-GRADE_TARGET = 0.3  # "stable": not diverged and test accuracy >= this
-STRESS_TRAIN = 640  # examples: 20 steps of 32 per epoch
-STRESS_LR0, STRESS_FACTOR, STRESS_EPOCHS = 0.01, 2.0, 12  # LR 0.01 * 2 ** epoch, up to ~41
+    return (subset(device, 256, 200), ModelConfig(depth=4, width=8, norm="none"),
+            TrainConfig(epochs=8, batch_size=32, seed=2, eval_every=0), 0.05, 2.0)
 
 
 def grade_configs(seed: int, device: str) -> dict[str, Any]:
+    """The property checks' model, sweep and stress-test configurations, seeded by --seed."""
     from dlbn.models import ModelConfig
-
-    single_thread()
     from dlbn.train import TrainConfig
 
     return {
