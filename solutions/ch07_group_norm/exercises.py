@@ -34,6 +34,17 @@ def per_channel(v: Tensor, x: Tensor) -> Tensor:
 
 
 # Task ch07.1 - group norm, the function
+# Hint 1: Group norm is batch norm turned sideways: statistics per example and per group of C/G
+#         CONTIGUOUS channels (with all their positions), never over the batch. Think about what a
+#         reshape can quietly hide when G does not divide C.
+# Hint 2: First check that num_groups is at least 1 and divides C (a ValueError naming both), and
+#         return an empty copy for N = 0. View x as (N, G, m), so that each row holds one example's
+#         group (contiguous channels, then space), normalize each row by its mean and BIASED
+#         variance with eps inside the square root, reshape back, and apply gamma and beta per
+#         CHANNEL. Use only differentiable tensor ops and none of torch's norm functions.
+# Hint 3: x reshaped to (N, G, -1); mu and sigma^2 over the last axis (keepdim, divide by m); x_hat
+#         = (x_g - mu) / sqrt(sigma^2 + eps), reshaped to x.shape; y = x_hat * per_channel(weight,
+#         x) + per_channel(bias, x), leaving out a factor or term whose vector is None.
 def group_norm(
     x: Tensor,
     num_groups: int,
@@ -97,6 +108,17 @@ def group_norm(
 
 
 # Task ch07.2 - a drop-in nn.GroupNorm
+# Hint 1: A drop-in replacement must look like nn.GroupNorm from the outside: the same parameter
+#         names, shapes, init, dtype and device, and a state_dict that loads both ways. forward
+#         computes nothing new.
+# Hint 2: When affine, weight is an nn.Parameter of ones and bias one of zeros, one value per
+#         CHANNEL (not per group), created with the given device and dtype; bias=False keeps weight
+#         only; otherwise register both names as None, so that they still exist as attributes.
+#         forward is one call of your group_norm with the module's group count, its two parameters
+#         and its OWN eps.
+# Hint 3: nn.Parameter(torch.ones(num_channels, device=device, dtype=dtype)) and the zeros
+#         counterpart for bias; register_parameter with the name and None for each one missing.
+#         forward passes self.num_groups, self.weight, self.bias and self.eps to group_norm.
 class GroupNorm(nn.Module):
     """Group norm as a module, interchangeable with ``nn.GroupNorm``.
 
@@ -169,6 +191,15 @@ class GroupNorm(nn.Module):
 
 
 # Task ch07.3 - layer norm and instance norm are group norm, and a factory
+# Hint 1: Layer norm and instance norm are the two extreme group counts. Which G puts all channels
+#         in one group, and which gives every channel its own?
+# Hint 2: layer_norm is group norm with a single group and instance_norm is group norm with one
+#         group per channel, both passing gamma, beta and eps on. make_norm_layer returns torch's
+#         BatchNorm1d or BatchNorm2d (by dims) for "batch" and YOUR GroupNorm for the other three
+#         kinds; any other name raises ValueError listing NORM_KINDS.
+# Hint 3: layer: group_norm with G = 1; instance: group_norm with G = x.shape[1]. Factory: map
+#         group to num_groups, layer to 1 and instance to num_channels, then build GroupNorm(G,
+#         num_channels); the error message contains ', '.join(NORM_KINDS).
 def layer_norm(
     x: Tensor, weight: Tensor | None = None, bias: Tensor | None = None, eps: float = 1e-5
 ) -> Tensor:
@@ -222,6 +253,17 @@ def make_norm_layer(kind: str, num_channels: int, num_groups: int = 8, dims: int
 
 
 # Task ch07.4 - one point of the batch-size sweep
+# Hint 1: Wu & He's protocol keeps the number of EPOCHS the same at every batch size and scales the
+#         LR linearly with the batch size. The seed has to make two runs identical.
+# Hint 2: Seed torch before build_net, scale the LR by batch_size / base_batch, and build a
+#         TrainConfig with cfg.epochs (not more epochs for bigger batches), that batch size and LR,
+#         the warmup_cosine schedule with cfg.warmup_epochs, evaluation only at the end, the seed
+#         and the device. Train without a progress bar on data (or load_subset(cfg, device)) and
+#         read the numbers from the TrainResult.
+# Hint 3: lr = base_lr * B / base_batch; TrainConfig with epochs from cfg, batch_size, lr, schedule
+#         'warmup_cosine', warmup_epochs from cfg, eval_every = 0, seed and device; then train(...,
+#         progress=False). Return result.final_test_acc, result.final_train_acc, the lr,
+#         result.steps, result.diverged and the model.
 @dataclass(frozen=True)
 class SweepConfig:
     """The protocol of the sweep: equal epochs at every batch size, LR scaled linearly."""
