@@ -1,83 +1,12 @@
 """ch04: the loss landscape along the gradient (Santurkar et al. 2018, Bjorck et al. 2018)."""
 
-from grader.model import Chapter, Mutant
-from grader.specs.ch04.checks import CHECKS
+from grader.spec import chapter
+from grader.specs.ch04 import checks_probes, checks_training
+from grader.specs.ch04.mutants import MUTANTS
 
-MUTANTS = (
-    Mutant(
-        "step_wrong_sign",
-        "relative loss: the step goes UP the gradient (w + eta g)",
-        (("add_scaled_(params, grads, -eta)  # w - eta g", "add_scaled_(params, grads, eta)"),),
-        ("ch04.1.values", "ch04.1.bjorck"),
-    ),
-    Mutant(
-        "probe_not_restored",
-        "relative loss: the model is not restored after each probe step (steps accumulate)",
-        (("        restore_state(model, state)\n    return torch.tensor(ratios",
-          "    return torch.tensor(ratios"),),
-        ("ch04.1.values", "ch04.1.restored"),
-    ),
-    Mutant(
-        "ratio_inverted",
-        "relative loss computed as old / new instead of new / old",
-        (("ratios.append(float(loss) / float(loss0))",
-          "ratios.append(float(loss0) / float(loss))"),),
-        ("ch04.1.values",),
-    ),
-    Mutant(
-        "probe_in_eval_mode",
-        "relative loss measured in eval mode (running statistics instead of the batch's)",
-        (("    model.train()\n    params = list(model.parameters())\n    loss0",
-          "    model.eval()\n    params = list(model.parameters())\n    loss0"),),
-        ("ch04.1.values",),
-    ),
-    Mutant(
-        "measures_wrong_sign",
-        "Santurkar's measures: the step goes UP the gradient",
-        (("add_scaled_(params, grads, alpha=-eta)", "add_scaled_(params, grads, alpha=eta)"),),
-        ("ch04.2.values",),
-    ),
-    Mutant(
-        "measures_not_restored",
-        "Santurkar's measures: the model is not restored after a probe step",
-        (("        restore_state(model, state)\n    loss_t", "    loss_t"),),
-        ("ch04.2.values", "ch04.2.restored"),
-    ),
-    Mutant(
-        "beta_by_step_only",
-        "effective beta-smoothness divides by eta instead of the distance eta ||g||",
-        (("distance = torch.tensor(list(step_sizes), dtype=torch.float64) * g.norm()",
-          "distance = torch.tensor(list(step_sizes), dtype=torch.float64)"),),
-        ("ch04.2.values",),
-    ),
-    Mutant(
-        "loop_probe_after_step",
-        "the training loop measures after the training step instead of before",
-        (("            loss = F.cross_entropy(model(xb), yb)\n"
-          "            optimizer.zero_grad(set_to_none=True)\n"
-          "            loss.backward()\n"
-          "            optimizer.step()\n",
-          ""),
-         ("            model.train()\n            if step % every == 0:",
-          "            model.train()\n"
-          "            loss = F.cross_entropy(model(xb), yb)\n"
-          "            optimizer.zero_grad(set_to_none=True)\n"
-          "            loss.backward()\n"
-          "            optimizer.step()\n"
-          "            if step % every == 0:"),),
-        ("ch04.3.loop",),
-    ),
-)
-
-CHAPTER = Chapter(
-    id="ch04",
-    slug="ch04_loss_landscape",
+CHAPTER = chapter(
+    __name__,
     title="The loss landscape along the gradient",
-    tasks={1: "relative loss along the gradient (Bjorck Fig. 3)",
-           2: "loss range, gradient predictiveness, beta-smoothness",
-           3: "the measures over training (Santurkar Fig. 4)"},
-    checks=CHECKS,
+    checks=(*checks_probes.checks, *checks_training.checks),
     mutants=MUTANTS,
-    run=f"{__name__}.figures:run",  # imported only by `dlbn run`
-    spec_module=__name__,
 )
