@@ -194,6 +194,26 @@ class ChapterReport:
             f"({', '.join(parts) or 'no checks'}) in {self.seconds:.1f} s"
         )
 
+    def _repr_html_(self) -> str:  # Jupyter
+        from grader.reporters.html import to_html
+
+        return to_html(self)
+
+    def as_text(self, width: int = 100) -> str:
+        """The terminal report as plain text (what a REPL or a log shows)."""
+        import io
+
+        from rich.console import Console
+
+        from grader.reporters.terminal import render
+
+        out = io.StringIO()
+        render(self, Console(file=out, width=width, no_color=True, highlight=False))
+        return out.getvalue()
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython's terminal
+        printer.text(self.summary() if cycle else self.as_text())
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "chapter": self.chapter,

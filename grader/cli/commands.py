@@ -22,8 +22,10 @@ from grader.cli.common import (
     root_option,
 )
 from grader.cli.data import data
+from grader.cli.loop import COMMANDS as LOOP_COMMANDS
 from grader.cli.run import run_cmd
-from grader.course import UsageError, all_chapters, course_root
+from grader.cli.watch import watch_cmd
+from grader.course import UsageError, all_chapters, course_root, exercises_path
 from grader.model import Chapter
 
 
@@ -44,22 +46,40 @@ def main() -> None:
 
 
 @main.command("list")
+@click.argument("chapters", type=ChapterType(), required=False)
 @root_option()
-def list_chapters(root: Path | None) -> None:
-    """List the chapters: title, tasks, points, and your last grade.
+def list_chapters(chapters, root: Path | None) -> None:  # noqa: ANN001
+    """List the chapters (title, tasks, points, your last grade) and the next task; with
+    CHAPTER, its tasks: passed or not, score, hints used.
 
-    Example: dlbn list
+    \b
+    Examples:
+        dlbn list
+        dlbn list ch01
     """
     from dlbn.paths import find_course_root
     from grader.history import load_last
-    from grader.reporters.tables import chapters_table
+    from grader.progress import load
+    from grader.reporters.tables import chapters_table, tasks_table
 
     where = root or find_course_root()
-    chapters = all_chapters()
-    last = {c.id: load_last(where, c.id) if where else None for c in chapters}
-    console().print(chapters_table(chapters, last))
+    progress = load(where) if where else None
+    out = console()
+    if chapters:
+        for chapter in chapters:
+            out.print(tasks_table(chapter, progress.tasks if progress else {}))
+    else:
+        every = all_chapters()
+        last = {c.id: load_last(where, c.id) if where else None for c in every}
+        out.print(chapters_table(every, last))
     if where is None:
-        console().print("[dim]No course root here: cd into the course to see your results.[/]")
+        out.print("[dim]No course root here: cd into the course to see your results.[/]")
+        return
+    found = progress.next_task(chapters or all_chapters())
+    if found:
+        chapter, task = found
+        out.print(f"next: [bold]{chapter.id}.{task}[/] - {chapter.tasks[task]}  "
+                  f"(dlbn grade {chapter.id} --task {task}, or dlbn watch {chapter.id})")
 
 
 def _grade_one(chapter: Chapter, **kw: object) -> object:
@@ -139,6 +159,7 @@ def grade_cmd(
     """
     from grader import reporters
     from grader.history import save_last
+    from grader.progress import record_report
 
     root_path = course_root(root, need_solutions=not graded)
     if task is not None and len(chapters) > 1:
@@ -167,8 +188,10 @@ def grade_cmd(
             graded=setup,
         )
         reports.append(report)
-        if not solution and task is None and not graded:
-            save_last(root_path, report)
+        if not solution and not graded:
+            record_report(root_path, report, exercises_path(root_path, chapter))
+            if task is None:
+                save_last(root_path, report)
     for path, write in writers:  # on disk first: rendering comes after
         write(reports, path)
     for chapter, report in zip(chapters, reports, strict=True):
@@ -271,7 +294,8 @@ def doctor_cmd(root) -> None:  # noqa: ANN001
     sys.exit(EXIT_OK if ok else EXIT_USAGE)
 
 
-main.add_command(run_cmd)
+for command in (run_cmd, watch_cmd, *LOOP_COMMANDS):
+    main.add_command(command)
 main.add_command(autograder)
 main.add_command(data)
 

@@ -62,3 +62,25 @@ def doctor_table(rows: Iterable[tuple[str, str]]) -> Any:
     for what, found in rows:
         table.add_row(what, found)
     return table
+
+
+def tasks_table(chapter: Any, states: dict[str, Any]) -> Any:
+    """``dlbn list CH``: each task's title, points, state, hints used (from the progress)."""
+    from rich.table import Table
+
+    table = Table(title=f"{chapter.id}: {chapter.title}", title_justify="left")
+    for column in ("task", "title", "points", "state", "hints"):
+        table.add_column(column, justify="right" if column in ("points", "hints") else "left")
+    for task, title in chapter.tasks.items():
+        state = states.get(f"{chapter.id}.{task}")
+        shown = "[dim]not graded yet[/]"
+        if state is not None and state.last_graded:
+            day = time.strftime("%Y-%m-%d", time.localtime(state.passed_at))
+            shown = (f"[green]passed[/] {day}" if state.passed
+                     else f"[yellow]{state.score:g}/{state.max_score:g}[/]")
+            if state.gave_up:
+                shown += " (saw the solution)"
+        hints = str(state.hints) if state is not None and state.hints else ""
+        table.add_row(f"{chapter.id}.{task}", title, f"{chapter.task_points(task):g}", shown,
+                      hints)
+    return table
