@@ -76,6 +76,19 @@ def load_gap_data(cfg: GapConfig, seed: int, device: str = "cpu") -> tuple[Tenso
 
 
 # Task ch08.1 - weight decay two ways
+# Hint 1: Weight decay is meant to prefer small weights: which parameters are "weights" here, and
+#         which (biases, batch norm's gamma and beta) should it leave alone? Mind the 1/2 in the
+#         convention: it decides what the penalty's gradient is.
+# Hint 2: decayed_parameters walks the modules, remembers the weight tensors of Conv1d, Conv2d and
+#         Linear layers by identity, and returns the (name, parameter) pairs of named_parameters
+#         that are among them, in that order. l2_penalty sums the squared entries of those weights
+#         as tensors (no .item(), so autograd reaches them) and multiplies by weight_decay / 2, so
+#         that its gradient is weight_decay * w as with SGD's weight_decay; with nothing to decay
+#         it is a 0-dim zero.
+# Hint 3: keep = the ids of module.weight for the modules that are instances of (nn.Conv1d,
+#         nn.Conv2d, nn.Linear); filter model.named_parameters() on id(p) in keep. Penalty =
+#         (lambda / 2) * sum over those w of sum(w^2), e.g. by stacking the per-tensor sums;
+#         torch.zeros(()) for an empty list.
 def decayed_parameters(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     """The (name, parameter) pairs weight decay applies to, in ``named_parameters`` order.
 
@@ -119,6 +132,21 @@ class Variant:
 
 
 # Task ch08.2 - the four variants
+# Hint 1: A fair comparison changes exactly one thing per variant, in exactly one place: the model
+#         config, the training config or the loss. Every variant with the same seed must also start
+#         from the same weights.
+# Hint 2: Check the name against VARIANTS (ValueError), build the base ModelConfig (norm "none",
+#         with dims, in_channels and num_classes from DATASETS) and the base TrainConfig (epochs,
+#         batch size, lr, momentum and eval_every from cfg, the seed, the device, eval_train on, no
+#         decay of norm parameters and biases). Then change one field with dataclasses.replace:
+#         weight_decay for "weight_decay", dropout or norm "batch" for the two model variants, and
+#         for "l2" only a loss_fn (setting the optimizer's decay as well would apply it twice).
+#         Seed torch right before build_model and return the Variant with the model on the device.
+# Hint 3: For "l2": loss_fn(model, logits, y) = cross_entropy(logits, y) + l2_penalty(model,
+#         cfg.weight_decay); otherwise replace(tc, weight_decay=cfg.weight_decay), replace(mc,
+#         dropout=cfg.dropout) or replace(mc, norm='batch'); decay_norm_and_bias is False in the
+#         base TrainConfig. Finally torch.manual_seed(seed), then a Variant of the name,
+#         build_model(mc) moved to the device, tc and loss_fn.
 def make_variant(name: str, cfg: GapConfig, seed: int, device: str = "cpu") -> Variant:
     """Variant ``name`` (one of VARIANTS) of the chapter's net, freshly initialized.
 
@@ -173,6 +201,21 @@ class Measurement:
 
 
 # Task ch08.3 - accuracy, the gap, and the move from training to eval
+# Hint 1: torch.no_grad() switches off neither dropout nor batch norm's batch statistics: only the
+#         module's mode does. Train-mode evaluation also updates the running statistics, and the
+#         model must leave in the mode it came in.
+# Hint 2: accuracy remembers model.training and, in train mode, snapshots every buffer; it sets the
+#         requested mode (eval by default), counts correct argmax predictions slice by slice (each
+#         slice of batch_size is one batch for batch norm, the last partial one included), and in a
+#         finally block copies the buffers back and restores the mode. measure calls it three
+#         times: training and validation accuracy in eval mode, and validation accuracy in train
+#         mode with slices of batch_size; the gap is training minus validation (positive when the
+#         net overfits).
+# Hint 3: saved = (buffer, clone) pairs from model.buffers() when train_mode; then model.train() or
+#         model.eval(); correct = sum over slices of int((argmax over dim 1 == labels).sum()),
+#         answer correct / N; finally: copy_ each clone back into its buffer and
+#         model.train(was_training). measure returns a Measurement of the two eval-mode accuracies,
+#         their difference train minus val, and the train-mode validation accuracy.
 @torch.no_grad()
 def accuracy(
     model: nn.Module, x: Tensor, y: Tensor, *, train_mode: bool = False, batch_size: int = 500
@@ -240,6 +283,18 @@ class VariantRun:
 
 
 # Task ch08.4 - train and measure
+# Hint 1: Everything is built already: this function wires make_variant, dlbn.train.train and
+#         measure together. Which of the TrainResult's curves is the eval-mode training accuracy,
+#         and which is the running train-mode one?
+# Hint 2: Make the variant, train its model on data with its train_config, passing its loss_fn
+#         (without it "l2" is just the baseline) and progress, then measure the trained model on
+#         the four tensors of data with slices of cfg.batch_size. The curves are the result's
+#         eval_epoch, train_eval_acc (eval mode, not train_acc) and test_acc, as lists, and
+#         diverged comes from the result.
+# Hint 3: v = make_variant(name, cfg, seed, device); result = train(v.model, data, v.train_config,
+#         loss_fn=v.loss_fn, progress=progress); final = measure on v.model and the unpacked data
+#         with batch_size=cfg.batch_size; return VariantRun(name, seed, the three result curves as
+#         lists, final, result.diverged).
 def run_variant(
     name: str, cfg: GapConfig, seed: int, data: tuple[Tensor, ...], device: str = "cpu",
     progress: bool = False,
