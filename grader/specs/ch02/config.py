@@ -1,14 +1,12 @@
-"""Shared bits of the ch02 checks: small seeded models and the experiment configs.
-
-Grading configs are deliberately small (about 1 s each on one CPU thread); the margins in
-the property judges hold on seeds 0-4 (measured values in the comments there).
-"""
+"""ch02's grading configurations: small seeded models, fixed signals, the experiment sizes
+(about 1 s each on one CPU thread; the property margins hold on seeds 0-4, see the judges)."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from grader.lazy import torch
+from grader.probing import ProbeFailure
 
 # Property experiments at grading size; `dlbn run ch02` uses the chapter's full sizes.
 COLLAPSE = {"depth": 50, "width": 64, "num_inputs": 256}
@@ -34,11 +32,15 @@ def small_convnet(ctx: Any, norm: str = "batch") -> Any:
 def signals(ctx: Any, n: int = 16, offset: int = 0) -> tuple[Any, Any]:
     """n fixed random (1, 40) signals and labels in 0..9."""
     x = ctx.randn(n, 1, 40, offset=offset)
-    g = ctx.generator(offset + 1)
-    y = torch.randint(0, 10, (n,), generator=g).to(ctx.device)
+    y = torch.randint(0, 10, (n,), generator=ctx.generator(offset + 1)).to(ctx.device)
     return x, y
 
 
-def hooks_left(model: Any) -> int:
-    """Forward hooks and pre-hooks still registered anywhere in ``model``."""
-    return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+def fields(value: Any, keys: tuple[str, ...], what: str, expect: Any = None) -> dict[str, Any]:
+    """``keys`` of a learner's dict, as floats or through ``expect(item, what)`` (say
+    `expect_tensor`); a clean failure if it is not a dict."""
+    if not isinstance(value, dict):
+        raise ProbeFailure(f"{what} returned {type(value).__name__}, expected a dict")
+    if expect is None:
+        return {k: float(value[k]) for k in keys}
+    return {k: expect(value.get(k), f"{what}[{k!r}]") for k in keys}
