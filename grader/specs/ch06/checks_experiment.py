@@ -1,7 +1,7 @@
 """ch06.5 checks: frozen batch norm, and the experiment's claims on a tiny grading config.
 
-The property checks share one run of the learner's ``hessian_outliers`` per process (it
-trains two tiny nets and computes 3 x top-10 eigenpairs: a few seconds), cached below.
+The property checks share one run of the learner's ``hessian_outliers`` per process (an
+`experiment`: it trains two tiny nets and computes 3 x top-10 eigenpairs, a few seconds).
 Margins come from the worst of seeds 0, 1, 2 (see chapters/ch06_hessian/README.md).
 """
 
@@ -12,20 +12,15 @@ from typing import Any
 from grader.lazy import torch
 from grader.model import Verdict
 from grader.probing import ProbeContext, expect_tensor
-from grader.specs.ch06.common import snapshot, tiny_batches, tiny_net, unchanged
-from grader.specs.helpers import all_true, api, match, prop
+from grader.spec import Checks, contract, experiment, fail
+from grader.specs.ch06.config import GRADING, snapshot, tiny_batches, tiny_net, unchanged
 
-# The grading config: a 4-block width-8 net (~750 parameters), 3 of 10 epochs on 1,000
-# examples, the Hessian of 256 examples in two batches of 128, top 10 eigenpairs.
-GRADING = {"depth": 4, "width": 8, "train_examples": 1000, "epochs": 10, "stop_epoch": 3,
-           "hessian_examples": 256, "hessian_batch_size": 128, "k": 10}
-# Margins (worst of seeds 0-2 measured: see the README's table).
 MIN_RATIO_FROZEN = 4.0  # top eigenvalue, frozen BN / BN
 MIN_RATIO_NONE = 2.0  # top eigenvalue, no BN / BN
 MIN_OVERLAP_FACTOR = 20.0  # frozen BN: mean overlap of the top 9 / random baseline 10 / P
 MAX_PROJECTED = 0.5  # frozen BN: projected top eigenvalue / top eigenvalue
 
-_CACHE: dict[tuple[int, int], Any] = {}
+checks = Checks()
 
 
 def frozen_case(ctx: ProbeContext) -> tuple[Any, Any, Any]:
@@ -35,125 +30,97 @@ def frozen_case(ctx: ProbeContext) -> tuple[Any, Any, Any]:
     return model, batches, x_new
 
 
-def probe_frozen(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
+@checks.match("ch06.5.frozen", "frozen copy: running statistics and eval-mode outputs",
+              hint="Reset the statistics, momentum=None, run every batch in train mode under "
+              "no_grad, then .eval(): the copy must use the refreshed statistics.")
+def frozen(freeze_bn: Any, ctx: ProbeContext) -> dict[str, Any]:
     model, batches, x_new = frozen_case(ctx)
-    frozen = mod.freeze_bn(model, batches)
-    out = {"outputs": expect_tensor(frozen(x_new), "the frozen model's output")}
-    out["outputs_again"] = frozen(x_new[:3])  # eval mode: independent of the batch
-    for name, buf in frozen.named_buffers():
-        if "running" in name:
-            out[name] = buf
-    return out
+    copy = freeze_bn(model, batches)
+    out = {"outputs": expect_tensor(copy(x_new), "the frozen model's output"),
+           "outputs_again": copy(x_new[:3])}  # eval mode: independent of the batch
+    return {**out, **{name: buf for name, buf in copy.named_buffers() if "running" in name}}
 
 
-def probe_frozen_contract(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
+@checks.api("ch06.5.contract", "freeze_bn returns an eval-mode copy and leaves the model alone",
+            hint="copy.deepcopy(model) first; every change goes to the copy.",
+            judge=contract({
+                "params_and_buffers": "freeze_bn changed the original model: work on a deep copy",
+                "mode": "freeze_bn changed the original model's mode: only the copy goes to eval",
+                "no_grad_left": "freeze_bn left gradients behind: run the batches under no_grad",
+                "copy": "freeze_bn must return a new model (copy.deepcopy), not the same object",
+                "eval_mode": "the frozen copy is still in train mode: batch norm would keep using "
+                "batch statistics; call .eval() at the end",
+                "momentum_restored": "restore each batch norm's momentum after the refresh",
+            }))
+def frozen_contract(freeze_bn: Any, ctx: ProbeContext) -> dict[str, Any]:
     model, batches, _ = frozen_case(ctx)
     before = snapshot(model)
     momenta = [getattr(m, "momentum", None) for m in model.modules()]
-    frozen = mod.freeze_bn(model, batches)
-    out = unchanged(model, before)
-    out["copy"] = frozen is not model and all(
-        p is not q for p, q in zip(frozen.parameters(), model.parameters(), strict=True))
-    out["eval_mode"] = not any(m.training for m in frozen.modules())
-    out["momentum_restored"] = momenta == [getattr(m, "momentum", None)
-                                           for m in frozen.modules()]
-    return out
+    copy = freeze_bn(model, batches)
+    return {**unchanged(model, before),
+            "copy": copy is not model and all(
+                p is not q for p, q in zip(copy.parameters(), model.parameters(), strict=True)),
+            "eval_mode": not any(m.training for m in copy.modules()),
+            "momentum_restored": momenta == [getattr(m, "momentum", None)
+                                             for m in copy.modules()]}
 
 
-def judge_frozen_contract(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
-    return all_true(got, {
-        "params_and_buffers": "freeze_bn changed the original model: work on a deep copy",
-        "mode": "freeze_bn changed the original model's mode: only the copy goes to eval",
-        "no_grad_left": "freeze_bn left gradients behind: run the batches under no_grad",
-        "copy": "freeze_bn must return a new model (copy.deepcopy), not the same object",
-        "eval_mode": "the frozen copy is still in train mode: batch norm would keep using "
-        "batch statistics; call .eval() at the end",
-        "momentum_restored": "restore each batch norm's momentum after the refresh",
-    })
-
-
-# ---------------------------------------------------------------- the experiment
-
-
-def experiment(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
+@experiment
+def outliers(hessian_outliers: Any, ctx: ProbeContext) -> dict[str, Any]:
     """The learner's hessian_outliers on the grading config, once per process."""
-    key = (id(mod), ctx.seed)
-    if key not in _CACHE:
-        from dlbn.data import load_mnist1d
-        from dlbn.hessian import OutlierConfig
+    from dlbn.data import load_mnist1d
+    from dlbn.hessian import OutlierConfig
 
-        data = load_mnist1d(ctx.device)
-        try:
-            _CACHE[key] = mod.hessian_outliers(OutlierConfig(**GRADING), ctx.seed, data=data,
-                                               device=ctx.device)
-        except Exception as exc:  # noqa: BLE001 - a starter or a bug: fail every property alike
-            _CACHE[key] = exc
-    if isinstance(_CACHE[key], Exception):
-        raise _CACHE[key]
-    return _CACHE[key]
+    return hessian_outliers(OutlierConfig(**GRADING), ctx.seed, data=load_mnist1d(ctx.device),
+                            device=ctx.device)
 
 
-def numbers(mod: Any, ctx: ProbeContext) -> dict[str, Any]:
-    res = experiment(mod, ctx)
-    out: dict[str, Any] = {}
-    for name, r in res.items():
-        out[name] = {
-            "top": float(r["eigenvalues"][0]),
-            "overlap9": float(torch.as_tensor(r["overlap_mean"])[:9].mean()),
-            "overlap9_moments": float(torch.as_tensor(r["overlap_moments"])[:9].mean()),
-            "projected": float(r["projected_top"]),
-            "num_params": int(r["num_params"]),
-        }
-    return out
+def numbers(module: Any, ctx: ProbeContext) -> dict[str, Any]:
+    return {name: {
+        "top": float(r["eigenvalues"][0]),
+        "overlap9": float(torch.as_tensor(r["overlap_mean"])[:9].mean()),
+        "overlap9_moments": float(torch.as_tensor(r["overlap_moments"])[:9].mean()),
+        "projected": float(r["projected_top"]),
+        "num_params": int(r["num_params"]),
+    } for name, r in outliers(module, ctx).items()}
 
 
-def judge_ratio(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
+def top_ratio(got: dict[str, Any]) -> Verdict:
     bn, frozen, none = (got[k]["top"] for k in ("batch", "frozen", "none"))
     text = f"top eigenvalues: BN {bn:.3g}, frozen BN {frozen:.3g}, no BN {none:.3g}"
     if not (frozen > MIN_RATIO_FROZEN * bn and none > MIN_RATIO_NONE * bn):
-        return Verdict.fail(f"{text}; expected frozen > {MIN_RATIO_FROZEN:g} x BN and none > "
-                            f"{MIN_RATIO_NONE:g} x BN")
+        fail(f"{text}; expected frozen > {MIN_RATIO_FROZEN:g} x BN and none > "
+             f"{MIN_RATIO_NONE:g} x BN")
     return Verdict.ok(text)
 
 
-def judge_overlap(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
+def overlap(got: dict[str, Any]) -> Verdict:
     f = got["frozen"]
     baseline = 10 / f["num_params"]
     text = (f"frozen BN, top 9 eigenvectors: mean overlap {f['overlap9']:.3f} with the output-mean"
             f" span, {f['overlap9_moments']:.3f} with mean/var/skew; random {baseline:.4f}")
     if not f["overlap9"] > MIN_OVERLAP_FACTOR * baseline:
-        return Verdict.fail(f"{text}; expected > {MIN_OVERLAP_FACTOR:g} x random")
+        fail(f"{text}; expected > {MIN_OVERLAP_FACTOR:g} x random")
     if not f["overlap9_moments"] >= f["overlap9"] - 1e-6:
-        return Verdict.fail(f"{text}; a larger span (3C dims contain the C mean directions) "
-                            "cannot capture less")
+        fail(f"{text}; a larger span (3C dims contain the C mean directions) cannot capture less")
     return Verdict.ok(text)
 
 
-def judge_projected(got: dict[str, Any], expected: Any, ctx: Any) -> Verdict:
+def projection(got: dict[str, Any]) -> Verdict:
     f = got["frozen"]
     text = (f"frozen BN: top eigenvalue {f['top']:.3g}, with the mean span removed "
             f"{f['projected']:.3g}")
     if not 0 < f["projected"] < MAX_PROJECTED * f["top"]:
-        return Verdict.fail(f"{text}; expected between 0 and {MAX_PROJECTED:g} x the top")
+        fail(f"{text}; expected between 0 and {MAX_PROJECTED:g} x the top")
     return Verdict.ok(text)
 
 
-CHECKS = [
-    match("ch06.5.frozen", "frozen copy: running statistics and eval-mode outputs",
-          probe_frozen,
-          hint="Reset the statistics, momentum=None, run every batch in train mode under "
-          "no_grad, then .eval(): the copy must use the refreshed statistics."),
-    api("ch06.5.contract", "freeze_bn returns an eval-mode copy and leaves the model alone",
-        probe_frozen_contract, judge_frozen_contract,
-        hint="copy.deepcopy(model) first; every change goes to the copy."),
-    prop("ch06.5.top_eigenvalue", "without active BN the top eigenvalue is much larger",
-         numbers, judge_ratio, timeout=120.0,
-         hint="The frozen copy must be in eval mode and the BN net in train mode; "
-         "check ch06.1 and ch06.2 first."),
-    prop("ch06.5.outlier_overlap", "frozen BN's top eigenvectors lie in the output-mean span",
-         numbers, judge_overlap, timeout=120.0,
-         hint="Check ch06.3 (gradient of each class's mean logit) and ch06.4 (QR) first."),
-    prop("ch06.5.projection", "projecting the output-mean span out lowers the top eigenvalue",
-         numbers, judge_projected, timeout=120.0,
-         hint="projected_top_eigenvalue must project before and after the HVP."),
-]
+checks.prop("ch06.5.top_eigenvalue", "without active BN the top eigenvalue is much larger",
+            judge=top_ratio, timeout=120.0, hint="The frozen copy must be in eval mode and the BN "
+            "net in train mode; check ch06.1 and ch06.2 first.")(numbers)
+checks.prop("ch06.5.outlier_overlap", "frozen BN's top eigenvectors lie in the output-mean span",
+            judge=overlap, timeout=120.0, hint="Check ch06.3 (gradient of each class's mean "
+            "logit) and ch06.4 (QR) first.")(numbers)
+checks.prop("ch06.5.projection", "projecting the output-mean span out lowers the top eigenvalue",
+            judge=projection, timeout=120.0,
+            hint="projected_top_eigenvalue must project before and after the HVP.")(numbers)
