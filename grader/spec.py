@@ -398,6 +398,8 @@ def experiment(fn: Callable[..., Any]) -> Callable[[Any, ProbeContext], Any]:
         return value
 
     cached.cache_clear = results.clear  # type: ignore[attr-defined]
+    # a probe in its own right: bind_probe must see (module, ctx), not fn's parameters
+    cached.__signature__ = inspect.signature(lambda module, ctx: None)  # type: ignore[attr-defined]
     return cached
 
 

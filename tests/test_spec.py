@@ -138,6 +138,10 @@ def test_experiment_runs_once_per_module_and_keeps_its_exception() -> None:
         with pytest.raises(ZeroDivisionError):
             run(bad, CTX)
     assert len(calls) == 2  # the crash ran once
+    checks = Checks()
+    checks.prop("ch99.1.e", "e", hint="h", judge=lambda got: None)(run)  # usable as a probe
+    (check,) = checks
+    assert check.probe(good, CTX) == 7 and len(calls) == 2
 
 
 def test_timeouts_default_by_kind_and_respect_the_floor() -> None:
