@@ -94,3 +94,42 @@ def test_enter_drops_to_the_learner_and_cannot_come_back() -> None:
     now, uid, back, active = json.loads(out.stdout)
     assert now == uid != 0 and not back
     assert any(a.startswith("user:") for a in active)
+
+
+def test_readable_by_follows_every_folder_above() -> None:
+    import shutil
+    import tempfile
+
+    uid, gid = 54321, 54321  # nobody that owns these files
+    top = tempfile.mkdtemp(dir="/tmp" if os.path.isdir("/tmp") else None)
+    try:
+        os.chmod(top, 0o755)
+        inner = os.path.join(top, "open", "pkg")
+        os.makedirs(inner)
+        module = os.path.join(inner, "mod.py")
+        with open(module, "w") as f:
+            f.write("x = 1\n")
+        for folder in (os.path.join(top, "open"), inner):
+            os.chmod(folder, 0o755)
+        os.chmod(module, 0o644)
+        if not sandbox.readable_by(top, uid, gid):
+            pytest.skip("the temp folder's parents are closed to other users here")
+        assert sandbox.readable_by(module, uid, gid)
+        os.chmod(os.path.join(top, "open"), 0o700)  # like a 0700 /root above a Python
+        assert not sandbox.readable_by(module, uid, gid)
+        os.chmod(os.path.join(top, "open"), 0o755)
+        os.chmod(module, 0o600)
+        assert not sandbox.readable_by(module, uid, gid)
+    finally:
+        shutil.rmtree(top, ignore_errors=True)
+
+
+def test_preload_skips_what_the_learner_can_import(monkeypatch) -> None:  # noqa: ANN001
+    seen = []
+    monkeypatch.setattr(sandbox, "readable_by", lambda path, uid, gid, cache=None: True)
+    monkeypatch.setattr("importlib.import_module", lambda name: seen.append(name))
+    assert sandbox.preload(["json", "colorsys", "email.mime"], 54321, 54321) == 0
+    assert seen == []
+    monkeypatch.setattr(sandbox, "readable_by", lambda path, uid, gid, cache=None: False)
+    names = [n for n in ("colorsys", "email.mime") if n not in sys.modules]
+    assert sandbox.preload(names, 54321, 54321) == len(names) and seen == names
