@@ -1,16 +1,10 @@
-"""ch03.1 (noisy batch norm) and ch03.2 (three kinds of nets, trained) checks.
-
-nn.BatchNorm1d is the oracle for everything but the noise; the noise itself is checked by
-fitting y = scale_c * BN(x) + shift_c per channel and looking at the draws over many steps.
-"""
-
-from __future__ import annotations
-
-from typing import Any
+"""ch03.1 (noisy batch norm) and ch03.2 (three kinds of nets, trained) checks. nn.BatchNorm1d
+is the oracle for everything but the noise; the noise itself is checked by fitting
+y = scale_c * BN(x) + shift_c per channel and looking at the draws over many steps."""
 
 from grader.lazy import F, nn, torch
 from grader.model import Verdict
-from grader.probing import ProbeContext, expect_tensor
+from grader.probing import expect_tensor
 from grader.spec import Checks, contract, fail
 from grader.specs.ch03 import config
 from grader.specs.ch03.config import KINDS, NOISE_MEAN, NOISE_STD, TRAIN_LR
@@ -18,7 +12,7 @@ from grader.specs.ch03.config import KINDS, NOISE_MEAN, NOISE_STD, TRAIN_LR
 checks = Checks(timeout_floor=60)
 
 
-def layer(NoisyBatchNorm: Any, ctx: ProbeContext, C: int = 4) -> Any:
+def layer(NoisyBatchNorm, ctx, C=4):
     bn = NoisyBatchNorm(C, noise_mean=NOISE_MEAN, noise_std=NOISE_STD).double()
     with torch.no_grad():
         bn.weight.copy_(1 + 0.5 * ctx.randn(C, dtype=torch.float64, offset=1))
@@ -26,14 +20,14 @@ def layer(NoisyBatchNorm: Any, ctx: ProbeContext, C: int = 4) -> Any:
     return bn.to(ctx.device)
 
 
-def torch_noisy(C: int, noise_mean: float, noise_std: float) -> Any:
+def torch_noisy(C, noise_mean, noise_std):
     """The oracle for all but the noise: nn.BatchNorm1d, its eval output times the mean scale."""
     bn = nn.BatchNorm1d(C)
     bn.register_forward_hook(lambda m, _, y: y if m.training else (1 + noise_std) / 2 * y)
     return bn
 
 
-def fit(bn: Any, x: Any) -> tuple[Any, Any, float]:
+def fit(bn, x):
     """One training forward; per channel least squares of y on z = plain batch norm of x."""
     z = F.batch_norm(x, None, None, bn.weight, bn.bias, True, 0.0, bn.eps).detach()
     y = expect_tensor(bn(x), "NoisyBatchNorm.forward").detach()
@@ -48,28 +42,25 @@ def fit(bn: Any, x: Any) -> tuple[Any, Any, float]:
              "per-channel noise, U(-0.5, 0.5) shift and U(1, 2) scale, new every step",
              hint="In training mode call draw_noise on EVERY forward; shift_c ~ U(-noise_mean, "
              "noise_mean), scale_c ~ U(1, noise_std), one per channel.")
-def noise(NoisyBatchNorm: Any, ctx: ProbeContext) -> dict[str, Any]:
+def noise(NoisyBatchNorm, ctx):
     bn = layer(NoisyBatchNorm, ctx).train()
     x = ctx.randn(8, 4, 6, dtype=torch.float64, offset=3, std=2.0, mean=1.0)
     torch.manual_seed(ctx.seed)
     scales, shifts, residuals = zip(*(fit(bn, x) for _ in range(40)), strict=True)
     scales, shifts = torch.stack(scales), torch.stack(shifts)  # (steps, C)
     last = (bn.last_scale, bn.last_shift)
-    return {
-        "residual": max(residuals),
-        "scale_min": float(scales.min()), "scale_max": float(scales.max()),
-        "scale_mean": float(scales.mean()),
-        "shift_absmax": float(shifts.abs().max()), "shift_absmean": float(shifts.abs().mean()),
-        "scale_step_std": float(scales.std(0).min()), "shift_step_std": float(shifts.std(0).min()),
-        "channel_std": float(shifts.std(1).min()),
-        "last_ok": all(isinstance(t, torch.Tensor) for t in last)
-        and torch.allclose(last[0].double(), scales[-1], atol=1e-6)
-        and torch.allclose(last[1].double(), shifts[-1], atol=1e-6),
-    }
+    return {"residual": max(residuals), "scale_mean": float(scales.mean()),
+            "scale_min": float(scales.min()), "scale_max": float(scales.max()),
+            "shift_absmax": float(shifts.abs().max()), "shift_absmean": float(shifts.abs().mean()),
+            "scale_step_std": float(scales.std(0).min()),
+            "shift_step_std": float(shifts.std(0).min()), "channel_std": float(shifts.std(1).min()),
+            "last_ok": all(isinstance(t, torch.Tensor) for t in last)
+            and torch.allclose(last[0].double(), scales[-1], atol=1e-6)
+            and torch.allclose(last[1].double(), shifts[-1], atol=1e-6)}
 
 
 @noise.judge
-def _(got: dict[str, Any]) -> Verdict:
+def _(got):
     if got["residual"] > 1e-6:
         fail(f"y is not scale_c * BN(x) + shift_c per channel (residual {got['residual']:.3g}): "
              "one scale and shift per channel, shared by all examples and positions")
@@ -97,7 +88,7 @@ def _(got: dict[str, Any]) -> Verdict:
               against={"NoisyBatchNorm": torch_noisy},
               hint="Call super().forward(x) for the batch norm; in eval mode draw nothing and "
               "multiply by the expected scale (1 + noise_std) / 2.")
-def batch_norm_part(NoisyBatchNorm: Any, ctx: ProbeContext) -> dict[str, Any]:
+def batch_norm_part(NoisyBatchNorm, ctx):
     """3 training forwards, then eval: the running statistics and the eval output."""
     bn = layer(NoisyBatchNorm, ctx)
     torch.manual_seed(ctx.seed)
@@ -121,7 +112,7 @@ def batch_norm_part(NoisyBatchNorm: Any, ctx: ProbeContext) -> dict[str, Any]:
                 "keys": "state_dict keys differ from nn.BatchNorm1d's: the noise is not state",
                 "two_d": "(N, C) input should work as for nn.BatchNorm1d",
             }))
-def contract_probe(NoisyBatchNorm: Any, ctx: ProbeContext) -> dict[str, Any]:
+def contract_probe(NoisyBatchNorm, ctx):
     bn = layer(NoisyBatchNorm, ctx).float()
     x = ctx.randn(5, 4, 7, offset=4).requires_grad_()
     copy = x.detach().clone()
@@ -136,14 +127,13 @@ def contract_probe(NoisyBatchNorm: Any, ctx: ProbeContext) -> dict[str, Any]:
     return out
 
 
-
 # ch03.2: the three kinds of nets, built and trained
 @checks.match("ch03.2.build", "the three kinds: norms, noise settings, same conv init per seed",
               hint="norm='none' / 'batch', then swap every block.norm for "
               "NoisyBatchNorm(num_features, noise_mean, noise_std); ValueError for other kinds.")
-def build(build_net: Any, ctx: ProbeContext) -> dict[str, Any]:
-    cfg = config.net(depth=3, width=8)
-    out: dict[str, Any] = {}
+def build(build_net, ctx):
+    cfg = config.model_cfg(depth=3, width=8)
+    out = {}
     for kind in KINDS:
         torch.manual_seed(ctx.seed)
         blocks = build_net(kind, cfg, noise_mean=0.3, noise_std=1.7).blocks
@@ -164,18 +154,15 @@ def build(build_net: Any, ctx: ProbeContext) -> dict[str, Any]:
              "at BN's LR noisy BN trains about as well as BN, far better than standard",
              timeout=240, hint="train_net must seed torch with train_cfg.seed, build the kind "
              "asked for and train it with dlbn.train.train.")
-def training(train_net: Any, ctx: ProbeContext) -> dict[str, float]:
+def training(train_net, ctx):
     d, model_cfg, cfg = config.run(ctx, config.TRAINING)
     data = (d.x_train, d.y_train, d.x_test, d.y_test)  # the tuple train_net's docstring names
-    out = {}
-    for kind in KINDS:
-        res = train_net(kind, data, model_cfg, cfg)
-        out[kind] = float(res.final_train_acc) if not res.diverged else 0.0
-    return out
+    results = {kind: train_net(kind, data, model_cfg, cfg) for kind in KINDS}
+    return {kind: 0.0 if r.diverged else float(r.final_train_acc) for kind, r in results.items()}
 
 
 @training.judge
-def _(got: dict[str, float]) -> Verdict:
+def _(got):
     s, b, n = got["standard"], got["batch"], got["noisy"]
     text = f"train accuracy at lr {TRAIN_LR}: standard {s:.3f}, BN {b:.3f}, noisy BN {n:.3f}"
     # 3 seeds (README): noisy - standard 0.22 to 0.35, BN - noisy 0.19 to 0.23
