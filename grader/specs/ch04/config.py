@@ -1,24 +1,18 @@
 """The small configurations ch04's checks probe and train with: each check takes < 12 s of
-CPU (the 60 s floor leaves room for a shared machine); `dlbn run ch04` uses larger ones.
-"""
-
-from __future__ import annotations
-
-from typing import Any
+CPU (the 60 s floor leaves room for a shared machine); `dlbn run ch04` uses larger ones."""
 
 from grader.lazy import F, torch
 
 KINDS = ("standard", "batch")
 STEPS = (1e-3, 0.03, 0.3, 1.0)  # ch04.1, ch04.2: the step sizes of the match and api checks
 BJORCK_STEPS = tuple(10 ** (k / 2) for k in range(-10, 3))  # 1e-5 .. 10, half decades
-SMOOTH_LR = 0.05  # ch04.3: both nets train at this learning rate
 
 # (MNIST-1D train / test signals, ModelConfig fields, TrainConfig fields) of each run
 LOOP = (160, 10, {"depth": 3, "width": 8}, {"epochs": 2, "lr": 0.05, "weight_decay": 1e-4})
-SMOOTHER = (1000, 10, {"depth": 8, "width": 16}, {"epochs": 2, "lr": SMOOTH_LR})
+SMOOTHER = (1000, 10, {"depth": 8, "width": 16}, {"epochs": 2, "lr": 0.05})  # both nets train
 
 
-def small_net(ctx: Any, kind: str, double: bool = True) -> tuple[Any, Any, Any]:
+def small_net(ctx, kind, double=True):
     """A small conv net (3 blocks, width 8) of ``kind`` and a batch; grads and odd modes set."""
     from dlbn.models import ModelConfig, build_model
 
@@ -32,9 +26,8 @@ def small_net(ctx: Any, kind: str, double: bool = True) -> tuple[Any, Any, Any]:
     return net, x, y
 
 
-def run(ctx: Any, sizes: tuple[int, int, dict[str, Any], dict[str, Any]]) -> tuple[Any, ...]:
-    """(data, model_cfg, train_cfg): the first MNIST-1D signals on the probe's device, and
-    batches of 32 seeded with the probe's seed."""
+def run(ctx, sizes):
+    """(data, model_cfg, train_cfg): MNIST-1D's first signals, batches of 32, the probe's seed."""
     from dlbn.data import Splits, load_mnist1d
     from dlbn.models import ModelConfig
     from dlbn.train import TrainConfig

@@ -40,7 +40,7 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
     from dlbn.progress import track
     from dlbn.resnet import preact_resnet
     from dlbn.train import TrainConfig
-    from grader.specs.ch04.checks_probes import useful_step
+    from grader.specs.ch04.checks_landscape import useful_step
 
     c = _config(scale)
     d = load_mnist1d(device)
