@@ -92,13 +92,13 @@ def autograd_functional_hvp(model: torch.nn.Module, x: torch.Tensor, y: torch.Te
 
 
 def pyhessian_power_iteration(hvp, n: int, top_n: int, max_iter: int = 100, tol: float = 1e-3,
-                              seed: int = 0) -> tuple[list[float], int]:
+                              seed: int = 0, device: str = "cpu") -> tuple[list[float], int]:
     """PyHessian's ``eigenvalues``: power iteration, deflated by Gram-Schmidt against the
     eigenvectors found so far, stopped when the Rayleigh quotient changes by < tol (relative)."""
     gen = torch.Generator().manual_seed(seed)
     vals, vecs, calls = [], [], 0
     while len(vals) < top_n:
-        v = torch.randn(n, generator=gen)
+        v = torch.randn(n, generator=gen).to(device)
         v /= v.norm()
         value = None
         for _ in range(max_iter):
@@ -133,12 +133,13 @@ def matched_prefix(theirs: np.ndarray, ours: np.ndarray, match: float) -> int:
     return int(ok.argmin()) if not ok.all() else len(ok)
 
 
-def top_eigenvalues(reused, ph, n: int, top: int, match: float) -> dict[str, object]:
+def top_eigenvalues(reused, ph, n: int, top: int, match: float,
+                    device: str = "cpu") -> dict[str, object]:
     """(b) for one ``top``: eigsh (LM, then LA) and the ladder of PyHessian settings."""
     v0 = np.random.default_rng(0).standard_normal(n)
     eig: dict[str, dict[str, object]] = {}
     for which in ("LM", "LA"):
-        op = as_linear_operator(reused, n)
+        op = as_linear_operator(reused, n, device=device)
         tic = time.perf_counter()
         vals = np.sort(eigsh(op, k=top, which=which, tol=1e-4, v0=v0)[0])[::-1]
         eig[which] = {"seconds": round(time.perf_counter() - tic, 2), "hvps": op.calls,
@@ -154,7 +155,8 @@ def top_eigenvalues(reused, ph, n: int, top: int, match: float) -> dict[str, obj
             theirs, _ = ph.eigenvalues(maxIter=max_iter, tol=tol, top_n=top)
             calls: int | None = None
         else:
-            theirs, calls = pyhessian_power_iteration(reused, n, top, max_iter, tol)
+            theirs, calls = pyhessian_power_iteration(reused, n, top, max_iter, tol,
+                                                      device=device)
         seconds = time.perf_counter() - tic
         theirs = np.array(sorted(theirs, reverse=True))
         rel = np.abs(theirs - ours) / np.abs(ours)
@@ -188,6 +190,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--match", type=float, default=1e-2,
                     help="largest relative eigenvalue difference that counts as matching")
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (the GPU check uses cuda)")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "hessian.json")
     args = ap.parse_args()
 
     torch.manual_seed(args.seed)
@@ -199,10 +203,12 @@ def main() -> None:
 
         model = outlier_model(cfg, "batch")
     model.eval()  # PyHessian's mode, for everyone
-    x, y = data.x_train[: args.examples], data.y_train[: args.examples]
+    model.to(args.device)
+    x = data.x_train[: args.examples].to(args.device)
+    y = data.y_train[: args.examples].to(args.device)
     n = num_params(model)
     sol = solutions()
-    v = torch.randn(n, generator=torch.Generator().manual_seed(1))
+    v = torch.randn(n, generator=torch.Generator().manual_seed(1)).to(args.device)
     v /= v.norm()
     reused = reused_graph_hvp(model, x, y)
     variants = {
@@ -215,7 +221,8 @@ def main() -> None:
         from pyhessian import hessian
         from pyhessian.utils import hessian_vector_product
 
-        ph = hessian(model, torch.nn.CrossEntropyLoss(), data=(x, y), cuda=False)
+        ph = hessian(model, torch.nn.CrossEntropyLoss(), data=(x, y),
+                     cuda=args.device.startswith("cuda"))
         variants["PyHessian hessian_vector_product"] = lambda u: flatten(hessian_vector_product(
             ph.gradsH, ph.params, unflatten(u, ph.params)))
         source = "PyHessian (installed)"
@@ -225,6 +232,7 @@ def main() -> None:
     reference = reused(v)
     report: dict[str, object] = {"params": n, "examples": args.examples,
                                  "torch": torch.__version__, "threads": torch.get_num_threads(),
+                                 "device": args.device,
                                  "machine": platform.platform(), "pyhessian": source, "hvp_ms": {}}
     print(f"{n} parameters, {args.examples} examples, eval mode, {torch.get_num_threads()} "
           f"threads; {source}")
@@ -234,9 +242,10 @@ def main() -> None:
         report["hvp_ms"][name] = round(ms, 1)
         print(f"  one HVP  {name:34s} {ms:8.1f} ms   rel. diff vs reused graph {err:.1e}")
 
-    report["eigenvalues"] = {str(top): top_eigenvalues(reused, ph, n, top, args.match)
+    report["eigenvalues"] = {str(top): top_eigenvalues(reused, ph, n, top, args.match,
+                                                   args.device)
                              for top in args.top}
-    out = ROOT / "benchmarks" / "results" / "hessian.json"
+    out = args.out
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
 

@@ -144,6 +144,7 @@ def measure(model_cfg: ModelConfig, x: Tensor, y: Tensor, bs: int, augment: bool
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda, mps or auto")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON goes")
     parser.add_argument("--epochs", type=int, default=3, help="epochs per timed run")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128])
     parser.add_argument("--nets", nargs="+", default=["4x8", "8x32"],
@@ -180,8 +181,8 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"{net:>5} {augment:>5} {bs:>5}  {name:<16} "
                           f"{row['samples_per_s']:>10} {row['samples_per_cpu_s']:>10} "
                           f"{row['speedup_wall']:>7.2f} {row['speedup_cpu']:>6.2f}")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
         "device": str(device), "threads": torch.get_num_threads(), "torch": torch.__version__,
         "machine": platform.platform(), "data": source, "epochs": args.epochs, "rows": rows,
     }, indent=2) + "\n")
