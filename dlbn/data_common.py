@@ -79,6 +79,12 @@ class Splits:
             y_test=self.y_test.to(device),
         )
 
+    def head(self, n_train: int, n_test: int) -> Splits:
+        """The first ``n_train`` training and ``n_test`` test examples (views, no copy)."""
+        return dataclasses.replace(
+            self, x_train=self.x_train[:n_train], y_train=self.y_train[:n_train],
+            x_test=self.x_test[:n_test], y_test=self.y_test[:n_test])
+
     @property
     def device(self) -> torch.device:
         return self.x_train.device

@@ -63,3 +63,13 @@ def expect_tuple(value: Any, length: int, what: str) -> tuple[Any, ...]:
         got = f"{len(value)} items" if isinstance(value, (tuple, list)) else type(value).__name__
         raise ProbeFailure(f"{what} returned {got}, expected a tuple of {length} tensors")
     return tuple(expect_tensor(v, f"{what}[{i}]") for i, v in enumerate(value))
+
+
+def training_record(out: dict[str, Any]) -> dict[str, Any]:
+    """A training loop's result as probe output: its ``"model"`` replaced by the trained
+    parameters and buffers, its ``"loss"`` list as a float64 tensor (compared, not printed)."""
+    model = out.pop("model")
+    out["loss"] = torch.tensor(out["loss"], dtype=torch.float64)
+    out["params"] = [p.detach() for p in model.parameters()]
+    out["buffers"] = [b.detach() for b in model.buffers()]
+    return out

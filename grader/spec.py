@@ -143,6 +143,23 @@ def contract(messages: Mapping[str, str | Callable[[Any], str]]) -> Callable[[An
     return judge
 
 
+def match_parts(**tolerances: tuple[float, float]) -> Callable[..., Verdict | None]:
+    """A match judge for a probe returning a dict: each named part is compared with its own
+    ``(atol, rtol)`` (e.g. a training run's weights tightly, a difference of gradients
+    loosely), in the order given; the first part that differs fails the check."""
+    from grader.compare import compare
+
+    def judge(got: Any, expected: Any, ctx: ProbeContext) -> Verdict | None:
+        for key, (atol, rtol) in tolerances.items():
+            verdict = compare(got[key], expected[key], "", atol=atol, rtol=rtol,
+                              device=getattr(ctx, "device", "cpu"))
+            if not verdict.passed:
+                return verdict
+        return None
+
+    return judge
+
+
 # -- the registry -------------------------------------------------------------------------
 
 

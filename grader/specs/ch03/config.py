@@ -19,12 +19,10 @@ def model_cfg(depth, width):
 
 def run(ctx, sizes):
     """(data, model_cfg, train_cfg): MNIST-1D's first signals, batches of 32, the probe's seed."""
-    from dlbn.data import Splits, load_mnist1d
+    from dlbn.data import load_mnist1d
     from dlbn.train import TrainConfig
 
     n_train, n_test, model, train = sizes
-    d = load_mnist1d(ctx.device)
-    data = Splits("mnist1d", d.x_train[:n_train], d.y_train[:n_train], d.x_test[:n_test],
-                  d.y_test[:n_test])
+    data = load_mnist1d(ctx.device).head(n_train, n_test)
     cfg = TrainConfig(batch_size=32, seed=ctx.seed, device=ctx.device, **train)
     return data, model_cfg(**model), cfg

@@ -56,15 +56,14 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
     import matplotlib.pyplot as plt
     import torch
 
-    from dlbn.data import Splits, load_mnist1d
+    from dlbn.data import load_mnist1d
     from dlbn.models import ModelConfig
     from dlbn.progress import track
     from dlbn.train import TrainConfig, train
 
     c = _configs(scale)
     d = load_mnist1d(device)
-    data = Splits("mnist1d", d.x_train[: c["n_train"]], d.y_train[: c["n_train"]],
-                  d.x_test, d.y_test)
+    data = d.head(c["n_train"], len(d.x_test))
     mcfg = ModelConfig(depth=c["depth"], width=c["width"])
     seeds = [seed, seed + 1, seed + 2]
     runs = [(s, kind, lr) for s in seeds for kind, lr in

@@ -35,7 +35,7 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
     import matplotlib.pyplot as plt
     import torch
 
-    from dlbn.data import Splits, load_mnist1d
+    from dlbn.data import load_mnist1d
     from dlbn.models import ModelConfig
     from dlbn.progress import track
     from dlbn.resnet import preact_resnet
@@ -59,8 +59,7 @@ def run(module: Any, out_dir: Path, *, device: str, seed: int, scale: str) -> di
         numbers[f"seed{s}/{kind}/largest_helpful_step"] = half
     figures = [_plot_bjorck(plt, curves, c, out_dir)]
 
-    data = Splits("mnist1d", d.x_train[: c["n_train"]], d.y_train[: c["n_train"]],
-                  d.x_test, d.y_test)
+    data = d.head(c["n_train"], len(d.x_test))
     mcfg = ModelConfig(depth=c["depth"], width=c["width"])
     runs: dict[tuple[int, str], Any] = {}
     for s, kind in track([(s, k) for s in seeds for k in COLORS], "ch04 Santurkar Fig. 4"):
