@@ -158,3 +158,20 @@ def test_a_check_without_a_judge_is_an_authoring_error() -> None:
     checks.api("ch99.1.j", "j", hint="h")(lambda ctx: 0)
     with pytest.raises(TypeError, match="no judge"):
         list(checks)
+
+
+def test_match_parts_compares_each_part_with_its_own_tolerance() -> None:
+    import torch
+
+    from grader.spec import match_parts
+
+    checks = Checks()
+    checks.match("ch99.1.parts", "parts", hint="h",
+                 judge=match_parts(run=(1e-6, 0.0), diff=(0.0, 1e-1)))(lambda ctx: 0)
+    (check,) = checks
+    want = {"run": torch.ones(3), "diff": torch.full((3,), 2.0)}
+    close = {"run": torch.ones(3), "diff": torch.full((3,), 2.1)}  # 5% off: within 10%
+    assert check.judge(close, want, CTX).passed
+    off = {"run": torch.ones(3) + 1e-3, "diff": torch.full((3,), 2.0)}
+    verdict = check.judge(off, want, CTX)
+    assert not verdict.passed and "max abs error" in verdict.message
