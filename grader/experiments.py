@@ -120,14 +120,9 @@ def run_chapter(
         "figures": [_relative(Path(p)) for p in result.get("figures", [])],
     }
     (out_dir / "results.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
-    from rich.table import Table
+    from grader.reporters.tables import numbers_table
 
-    table = Table(title=f"{chapter.id}: measured in {seconds:.1f} s", title_justify="left")
-    table.add_column("quantity")
-    table.add_column("value", justify="right")
-    for name, value in record["numbers"].items():
-        table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
-    out.print(table)
+    out.print(numbers_table(f"{chapter.id}: measured in {seconds:.1f} s", record["numbers"]))
     for figure in record["figures"]:
         out.print(f"figure: {figure}")
     out.print(f"results: {out_dir / 'results.json'}")

@@ -84,3 +84,15 @@ def tasks_table(chapter: Any, states: dict[str, Any]) -> Any:
         table.add_row(f"{chapter.id}.{task}", title, f"{chapter.task_points(task):g}", shown,
                       hints)
     return table
+
+
+def numbers_table(title: str, numbers: dict[str, Any]) -> Any:
+    """``dlbn run``: the numbers a chapter's run measured."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("quantity")
+    table.add_column("value", justify="right")
+    for name, value in numbers.items():
+        table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
+    return table
