@@ -55,9 +55,12 @@ def datasets_of(chapter: Chapter) -> tuple[str, ...]:
 
 def run_chapter(
     chapter: Chapter, source: Path, out_dir: Path, *, device: str, seed: int, scale: str, out: Any,
-    dataset: str | None = None, threads: int = 1,
+    dataset: str | None = None, threads: int = 1, compare_with: Path | None = None,
 ) -> int:
     """Run and report; returns the exit code (0 ok, 1 the learner's code or the data failed).
+
+    ``compare_with``: a results.json (the chapter text's, in its figures folder) whose
+    numbers are shown beside this run's, with the relative difference.
 
     Raises `UsageError` (exit 2) for a ``dataset`` the chapter does not offer.
     """
@@ -122,8 +125,27 @@ def run_chapter(
     (out_dir / "results.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
     from grader.reporters.tables import numbers_table
 
-    out.print(numbers_table(f"{chapter.id}: measured in {seconds:.1f} s", record["numbers"]))
+    title = f"{chapter.id}: measured in {seconds:.1f} s"
+    text = _text_numbers(compare_with, record["config"]) if compare_with else None
+    if compare_with and text is None:
+        out.print(f"[yellow]no numbers to compare with in {compare_with} for this "
+                  "configuration (seed, scale, dataset)[/]")
+    out.print(numbers_table(title, record["numbers"], text))
     for figure in record["figures"]:
         out.print(f"figure: {figure}")
     out.print(f"results: {out_dir / 'results.json'}")
     return 0
+
+
+def _text_numbers(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    """The numbers of a committed results.json, if it was made with the same seed, scale and
+    data set (other machines and thread counts sum floats in another order: see README)."""
+    try:
+        record = json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    theirs = record.get("config", {})
+    for key in ("seed", "scale", "dataset"):
+        if theirs.get(key) != config.get(key):
+            return None
+    return record.get("numbers") or None

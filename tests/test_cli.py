@@ -164,3 +164,16 @@ def test_doctor(runner, course) -> None:
     result = runner.invoke(main, ["doctor", "--root", str(course)])
     assert result.exit_code == 0, result.output
     assert "torch" in result.output and "course root" in result.output
+
+
+@pytest.mark.slow
+def test_run_compares_with_the_texts_numbers(runner, course, repo_root) -> None:
+    import shutil
+
+    figures = repo_root / "chapters" / CH01.slug / "figures" / "results.json"
+    (course / "chapters" / CH01.slug / "figures").mkdir(exist_ok=True)
+    shutil.copy(figures, course / "chapters" / CH01.slug / "figures" / "results.json")
+    result = runner.invoke(main, ["run", "ch01", "--solution", "--compare", "--device", "cpu",
+                                  "--root", str(course), "--out", str(course / "out")])
+    assert result.exit_code == 0, result.output
+    assert "the text's" in result.output and "difference" in result.output

@@ -46,8 +46,12 @@ from grader.course import course_root, exercises_path
 @click.option(
     "--out", type=click.Path(file_okay=False), help="Where figures go (default: runs/CHAPTER)."
 )
+@click.option("--compare", is_flag=True,
+              help="Show the chapter text's numbers (its figures/results.json) beside this "
+              "run's, with the relative difference.")
 @root_option()
-def run_cmd(chapter, solution, device, seed, scale, dataset, threads, out, root) -> None:  # noqa: ANN001
+def run_cmd(chapter, solution, device, seed, scale, dataset, threads, out, compare,  # noqa: ANN001
+            root) -> None:
     """Run a chapter's experiments and redraw its figures (with a progress bar).
 
     Uses your exercises.py (finish the tasks first) or, with --solution, the reference.
@@ -55,6 +59,7 @@ def run_cmd(chapter, solution, device, seed, scale, dataset, threads, out, root)
     \b
     Examples:
         dlbn run ch01
+        dlbn run ch01 --compare
         dlbn run ch05 --solution --out figures/
         dlbn run ch08 --dataset cifar10 --device cuda
     """
@@ -67,5 +72,7 @@ def run_cmd(chapter, solution, device, seed, scale, dataset, threads, out, root)
     code = run_chapter(
         chapter, source, out_dir, device=device, seed=seed, scale=scale, dataset=dataset,
         threads=threads, out=console(),
+        compare_with=root_path / "chapters" / chapter.slug / "figures" / "results.json"
+        if compare else None,
     )
     sys.exit(code)

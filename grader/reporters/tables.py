@@ -86,13 +86,34 @@ def tasks_table(chapter: Any, states: dict[str, Any]) -> Any:
     return table
 
 
-def numbers_table(title: str, numbers: dict[str, Any]) -> Any:
-    """``dlbn run``: the numbers a chapter's run measured."""
+def _shown(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def numbers_table(title: str, numbers: dict[str, Any], text: dict[str, Any] | None = None) -> Any:
+    """``dlbn run``: the numbers a chapter's run measured; with ``text`` (the chapter's own
+    results.json), those numbers beside them and the relative difference (over 5% in
+    yellow: expected across machines for training runs, not for exact computations)."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     table.add_column("quantity")
-    table.add_column("value", justify="right")
+    table.add_column("this run", justify="right")
+    if text is not None:
+        table.add_column("the text's", justify="right")
+        table.add_column("difference", justify="right")
     for name, value in numbers.items():
-        table.add_row(name, f"{value:.4g}" if isinstance(value, float) else str(value))
+        row = [name, _shown(value)]
+        if text is not None:
+            theirs = text.get(name)
+            row.append("-" if theirs is None else _shown(theirs))
+            diff = ""
+            if isinstance(value, (int, float)) and isinstance(theirs, (int, float)):
+                scale = max(abs(float(theirs)), 1e-12)
+                rel = abs(float(value) - float(theirs)) / scale
+                diff = f"[yellow]{rel:.1%}[/]" if rel > 0.05 else f"{rel:.1%}"
+            elif theirs is not None:
+                diff = "same" if value == theirs else "[yellow]differs[/]"
+            row.append(diff)
+        table.add_row(*row)
     return table
