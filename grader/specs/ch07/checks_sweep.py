@@ -31,8 +31,7 @@ def protocol(SweepConfig: Any, load_subset: Any, train_with_norm: Any,  # noqa: 
         r = train_with_norm("group", bs, cfg, seed=ctx.seed, data=data, device=ctx.device)
         if not isinstance(r, dict):
             raise ProbeFailure(f"train_with_norm returned {type(r).__name__}, expected a dict")
-        missing = {"test_acc", "train_acc", "lr", "steps", "diverged", "model"} - set(r)
-        if missing:
+        if missing := {"test_acc", "train_acc", "lr", "steps", "diverged", "model"} - set(r):
             raise ProbeFailure(f"train_with_norm's dict lacks {', '.join(sorted(missing))}")
         again = train_with_norm("group", bs, cfg, seed=ctx.seed, data=data, device=ctx.device)
         out[f"batch_{bs}"] = {"lr": float(r["lr"]), "steps": int(r["steps"]),
@@ -89,8 +88,7 @@ def claim(id: str, title: str, test: Any, message: str, hint: str) -> None:
             fail(f"{message} ({text})")
         return Verdict.ok(text)
 
-    checks.prop(id, title, judge=judge, hint=hint, timeout=config.TIMEOUT)(
-        lambda module, ctx: sweep(module, ctx))
+    checks.prop(id, title, judge=judge, hint=hint, timeout=config.TIMEOUT)(sweep)
 
 
 claim("ch07.4.bn_small_batch", "BN at batch 2 is below BN at batch 32",
