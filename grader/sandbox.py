@@ -22,6 +22,7 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
 CLONE_NEWNS = 0x00020000
 MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC, MS_REC, MS_PRIVATE = 1, 2, 4, 8, 16384, 1 << 18
+MS_BIND, MNT_DETACH = 4096, 2
 PR_SET_NO_NEW_PRIVS = 38
 TOKEN_VAR = "DLBN_CHILD_TOKEN"
 
@@ -151,6 +153,74 @@ def _hide(paths: list[str]) -> list[str]:
     return hidden
 
 
+def _searchable(path: str, uid: int, gid: int) -> bool:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    bit = stat.S_IXUSR if st.st_uid == uid else stat.S_IXGRP if st.st_gid == gid else stat.S_IXOTH
+    return bool(st.st_mode & bit)
+
+
+def _blocked_folder(path: str, uid: int, gid: int) -> tuple[str, str] | None:
+    """(the first folder above ``path`` the learner cannot enter, its child toward path)."""
+    parts = os.path.abspath(path).strip("/").split("/")
+    for i in range(len(parts)):
+        folder = "/" + "/".join(parts[:i])
+        if not _searchable(folder, uid, gid):
+            return folder, parts[i]
+    return None
+
+
+def expose_python(uid: int, gid: int) -> list[str]:
+    """Let the learner read the Python it runs on, where a folder above it is closed (a
+    pyenv under a 0700 /root): torch.func and inspect read stdlib sources at run time.
+
+    In this process's private mount namespace, the closed folder is covered with an empty
+    tmpfs holding only a bind mount of the way to Python; everything else in it stays out
+    of sight. Root with mount namespaces only; returns the folders opened this way."""
+    if not is_root() or not sys.platform.startswith("linux"):
+        return []
+    needed = {sys.base_prefix, sys.prefix, *(p for p in sys.path if p and os.path.isdir(p))}
+    opened: list[str] = []
+    libc = None
+    for _ in range(4):  # a closed folder inside an opened one: open that too
+        blocked: dict[str, set[str]] = {}
+        for path in needed:
+            found = _blocked_folder(path, uid, gid)
+            if found:
+                blocked.setdefault(found[0], set()).add(found[1])
+        if not blocked:
+            break
+        if libc is None:
+            if not _unshare(CLONE_NEWNS):
+                return opened
+            libc = _libc()
+            if libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+                return opened
+        for folder, children in blocked.items():
+            staging = tempfile.mkdtemp(prefix="dlbn-python-")
+            kept = []
+            for child in sorted(children):
+                os.mkdir(os.path.join(staging, child))
+                if libc.mount(os.path.join(folder, child).encode(),
+                              os.path.join(staging, child).encode(), None,
+                              MS_BIND | MS_REC, None) == 0:
+                    kept.append(child)
+            if not kept or libc.mount(b"tmpfs", folder.encode(), b"tmpfs",
+                                      MS_NOSUID | MS_NODEV, b"size=64k,mode=0755") != 0:
+                return opened
+            for child in kept:
+                os.mkdir(os.path.join(folder, child))
+                libc.mount(os.path.join(staging, child).encode(),
+                           os.path.join(folder, child).encode(), None, MS_BIND | MS_REC, None)
+                libc.umount2(os.path.join(staging, child).encode(), MNT_DETACH)
+                os.rmdir(os.path.join(staging, child))
+            os.rmdir(staging)
+            opened.append(folder)
+    return opened
+
+
 def readable_by_learner(path: str, files: int = 200) -> bool:
     """After `enter`: can this process (now the learner) read any file under ``path``?"""
     for folder, _, names in os.walk(path):
@@ -239,6 +309,9 @@ def enter(job: dict[str, Any]) -> list[str]:
             active.append("network: none (own network namespace)")
     uid, gid = job.get("uid"), job.get("gid")
     if uid is not None and is_root():
+        opened = expose_python(uid, gid)
+        if opened:
+            active.append(f"python: readable through {', '.join(opened)} (only that path)")
         os.setgroups([])
         os.setresgid(gid, gid, gid)
         os.setresuid(uid, uid, uid)

@@ -133,3 +133,19 @@ def test_preload_skips_what_the_learner_can_import(monkeypatch) -> None:  # noqa
     monkeypatch.setattr(sandbox, "readable_by", lambda path, uid, gid, cache=None: False)
     names = [n for n in ("colorsys", "email.mime") if n not in sys.modules]
     assert sandbox.preload(names, 54321, 54321) == len(names) and seen == names
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux") or os.geteuid() != 0,
+                    reason="dropping to the learner's user needs root on Linux")
+def test_the_learner_can_read_the_python_it_runs_on() -> None:
+    """torch.func reads stdlib sources (inspect.getsource) at run time: after the walls go
+    up, the learner's user must still see them, even under a closed folder (0700 /root)."""
+    account = sandbox.learner_account()
+    assert account is not None
+    code = ("import enum, inspect, sys\nfrom grader import sandbox\n"
+            f"active = sandbox.enter({{'uid': {account[0]}, 'gid': {account[1]}}})\n"
+            "assert __import__('os').getuid() != 0\n"
+            "inspect.getsource(enum.Enum._generate_next_value_)\nprint(active)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
