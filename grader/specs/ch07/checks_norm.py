@@ -99,7 +99,8 @@ def case(id: str, title: str, hint: str, shape: tuple[int, ...], groups: int, *,
 GROUPING_HINT = ("Group g holds the CONTIGUOUS channels g*C/G .. (g+1)*C/G - 1: "
                  "x.reshape(N, G, -1), not a strided split.")
 case("ch07.1.forward_2d", "(N, C) float32, G = 4", shape=(6, 8), groups=4,
-     hint="Per example, statistics over the C/G channels of each group. " + GROUPING_HINT)
+     hint="Per example, statistics over the C/G channels of each group (two values here, "
+     "where the biased variance, dividing by m, not m - 1, matters most). " + GROUPING_HINT)
 case("ch07.1.forward_3d", "(N, C, L) float64, G = 3", shape=(4, 12, 10), groups=3,
      dtype="float64", hint="For (N, C, L) a group's statistics run over its channels AND all of L.")
 case("ch07.1.forward_4d", "(N, C, H, W) float32, G = 2", shape=(3, 8, 5, 6), groups=2,

@@ -31,7 +31,7 @@ MUTANTS = (
            ("ch07.2.state_dict",), says=("per channel",)),
     Mutant("unbiased_variance", "normalizes with the unbiased variance (divide by m - 1)",
            ((VAR, "xg.var(dim=2, unbiased=True, keepdim=True)"),),
-           ("ch07.1.small_groups", "ch07.1.forward_2d")),
+           ("ch07.1.small_groups", "ch07.1.forward_2d"), says=("variance", "m - 1")),
     Mutant("eps_outside_sqrt", "divides by sqrt(var) + eps instead of sqrt(var + eps)",
            (("/ torch.sqrt(var + eps)", "/ (torch.sqrt(var) + eps)"),),
            ("ch07.1.small_variance",), says=("eps",)),
