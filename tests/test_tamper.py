@@ -446,7 +446,7 @@ def assert_report_intact(run: Run, *, at_most: float | Honest) -> None:
     assert sum(t["score"] for t in run.gradescope["tests"]) == run.report["score"]
     meta = run.report["meta"]
     assert meta.get("graded") is True
-    if "protections" in meta:  # the child ran (not refused by the dialect): walled in
+    if meta.get("protections"):  # the child reported its walls (it ran): walled in
         assert any(p.startswith("user: uid") for p in meta["protections"]), meta
     else:
         assert run.score == 0 and run.report["import_error"].startswith("integrity"), meta
