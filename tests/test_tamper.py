@@ -448,8 +448,8 @@ def assert_report_intact(run: Run, *, at_most: float | Honest) -> None:
     assert meta.get("graded") is True
     if meta.get("protections"):  # the child reported its walls (it ran): walled in
         assert any(p.startswith("user: uid") for p in meta["protections"]), meta
-    else:
-        assert run.score == 0 and run.report["import_error"].startswith("integrity"), meta
+    else:  # refused by the dialect (an integrity error), or a child that never got going
+        assert run.score == 0 and run.report["import_error"], meta
     limit = at_most.resolve(run) if isinstance(at_most, Honest) else at_most
     assert run.score <= limit, (run.score, limit, sorted(run.passed()))
     for text in (run.json_path.read_text(), run.gradescope_path.read_text()):
